@@ -1,0 +1,110 @@
+-- marketer schema. Applied by `marketer db migrate` and before every command that needs the
+-- database; every statement is idempotent so re-running it on a database with data is safe.
+-- TimescaleDB objects (hypertable, compression, continuous aggregate) live in
+-- schema-timescale.sql and are applied only where the extension is available.
+
+CREATE TABLE IF NOT EXISTS subscribers (
+  id            bigserial PRIMARY KEY,
+  email         text NOT NULL,
+  first_name    text,
+  last_name     text,
+  -- An IANA zone name, checked against pg_timezone_names at import so that
+  -- `AT TIME ZONE timezone` in wave planning can never fail.
+  timezone      text NOT NULL DEFAULT 'UTC',
+  status        text NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+  tags          text[] NOT NULL DEFAULT '{}',
+  attributes    jsonb NOT NULL DEFAULT '{}',
+  source        text,
+  consent_at    timestamptz,
+  consent_ip    text,
+  consent_text  text,
+  -- Transient bounces in a row; reset by a delivery. Suppressed at soft_bounce_limit.
+  soft_bounces  integer NOT NULL DEFAULT 0,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+-- One row per address, whatever its case.
+CREATE UNIQUE INDEX IF NOT EXISTS subscribers_email_key ON subscribers (lower(email));
+CREATE INDEX IF NOT EXISTS subscribers_tags_idx ON subscribers USING gin (tags);
+
+-- Keyed by sha256(lower(address)) so that an erased person stays unmailable without keeping
+-- the address itself.
+CREATE TABLE IF NOT EXISTS suppressions (
+  email_hash  bytea PRIMARY KEY,
+  reason      text NOT NULL CHECK (reason IN ('unsubscribed', 'bounced', 'complained', 'forgotten', 'manual')),
+  detail      text,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS campaigns (
+  id             integer PRIMARY KEY,
+  name           text NOT NULL,
+  file           text NOT NULL,
+  content_hash   text NOT NULL,
+  status         text NOT NULL DEFAULT 'running'
+                 CHECK (status IN ('running', 'paused', 'done')),
+  paused_reason  text,
+  -- The schedule as enqueued, for plan/stats ('2026-12-01 08:00', 'subscriber' or a zone).
+  schedule_at    text,
+  late_policy    text NOT NULL DEFAULT 'send' CHECK (late_policy IN ('send', 'skip')),
+  late_grace     interval NOT NULL DEFAULT '6 hours',
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now(),
+  finished_at    timestamptz
+);
+
+-- The ledger: one row per (campaign, subscriber), never two.
+CREATE TABLE IF NOT EXISTS deliveries (
+  id             bigserial PRIMARY KEY,
+  campaign_id    integer NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+  subscriber_id  bigint NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+  -- The subscriber's wave in UTC, and the zone it was computed in (per-wave reports).
+  due_at         timestamptz NOT NULL,
+  timezone       text NOT NULL,
+  status         text NOT NULL DEFAULT 'queued'
+                 CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')),
+  attempts       integer NOT NULL DEFAULT 0,
+  claimed_by     text,
+  claimed_at     timestamptz,
+  -- A claim is a lease: a worker that stops renewing it loses the rows at lease_until.
+  lease_until    timestamptz,
+  -- Set just before the request leaves for SES; a lapsed lease with this set may have been
+  -- sent, so it becomes 'unknown' instead of returning to the queue.
+  attempted_at   timestamptz,
+  message_id     text,
+  error          text,
+  sent_at        timestamptz,
+  delivered_at   timestamptz,
+  opened_at      timestamptz,
+  clicked_at     timestamptz,
+  bounced_at     timestamptz,
+  complained_at  timestamptz,
+  unsubscribed_at timestamptz,
+  UNIQUE (campaign_id, subscriber_id)
+);
+-- The claim scans only queued rows in due order.
+CREATE INDEX IF NOT EXISTS deliveries_queued_due_idx ON deliveries (due_at) WHERE status = 'queued';
+-- Lease recovery scans only rows in flight.
+CREATE INDEX IF NOT EXISTS deliveries_sending_idx ON deliveries (lease_until) WHERE status = 'sending';
+CREATE INDEX IF NOT EXISTS deliveries_message_id_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_subscriber_idx ON deliveries (subscriber_id);
+
+-- One row per SES event. `time` is the event's own timestamp (a hypertable's unique indexes
+-- must include it), so re-ingesting a record hits the same (dedupe_key, time).
+CREATE TABLE IF NOT EXISTS email_events (
+  time            timestamptz NOT NULL,
+  dedupe_key      text NOT NULL,
+  event_type      text NOT NULL,
+  campaign_id     integer,
+  delivery_id     bigint,
+  message_id      text,
+  recipient_hash  bytea,
+  bounce_type     text,
+  bounce_subtype  text,
+  link            text,
+  payload         jsonb,
+  ingested_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS email_events_dedupe_idx ON email_events (dedupe_key, time);
+CREATE INDEX IF NOT EXISTS email_events_campaign_time_idx ON email_events (campaign_id, time);

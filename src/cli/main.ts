@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import chalk from 'chalk';
+import { Command, CommanderError } from 'commander';
+import { isMarketerError } from '../errors.js';
+import { commands } from './commands/index.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('marketer')
+    .description('Campaigns-as-code email marketing: import subscribers, send MJML campaigns through Amazon SES in timezone-aware waves, read the results.')
+    .version(pkg.version)
+    .option('-c, --config <file>', 'config file (default: ./marketer.yaml)')
+    .option('-q, --quiet', 'no notices on stderr')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(chalk.red(str)) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ marketer import subscribers.csv --source signup-form
+  $ marketer validate
+  $ marketer plan campaigns/weekly.yaml
+  $ marketer send campaigns/weekly.yaml --wait
+  $ marketer stats 42
+
+Configuration: ./marketer.yaml, every key also as MARKETER_<KEY>; DATABASE_URL selects your
+Postgres (unset: an embedded one in .marketer/).`,
+    );
+  for (const register of commands) register(program);
+  program.commands.forEach(function exitOverride(c: Command) {
+    c.exitOverride();
+    c.commands.forEach(exitOverride);
+  });
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. The only place that prints errors. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version arrive here as "errors" with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (isMarketerError(err)) {
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details, hint: err.hint ?? null } }, null, 2)}\n`);
+      }
+      process.stderr.write(`${chalk.red('error')} ${err.message}\n`);
+      for (const d of err.details) process.stderr.write(`  ${d}\n`);
+      if (err.hint) process.stderr.write(`${chalk.cyan('hint')} ${err.hint}\n`);
+      if (process.env.MARKETER_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`${chalk.red('unexpected error')} ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write('This is a bug in marketer; please report it with the command you ran.\n');
+    return 1;
+  }
+}

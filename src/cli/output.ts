@@ -1,0 +1,75 @@
+import chalk from 'chalk';
+import ora, { type Ora } from 'ora';
+import type { Progress } from '../progress.js';
+
+/** Global output mode for one command run. In JSON mode stdout carries exactly one document. */
+export interface Output {
+  json: boolean;
+  /** Human lines go to stdout normally, to stderr in JSON mode (so stdout stays one document). */
+  info(line: string): void;
+  warn(line: string): void;
+  printJson(value: unknown): void;
+  /** A spinner/progress line on a terminal; silent otherwise. */
+  progress(label: string): Progress & { done(final?: string): void };
+}
+
+export function createOutput(json: boolean): Output {
+  const interactive = Boolean(process.stderr.isTTY) && !process.env.CI;
+  return {
+    json,
+    info(line) {
+      if (json) return;
+      process.stdout.write(`${line}\n`);
+    },
+    warn(line) {
+      process.stderr.write(`${chalk.yellow('warning')} ${line}\n`);
+    },
+    printJson(value) {
+      process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    },
+    progress(label) {
+      let spinner: Ora | undefined;
+      if (interactive) spinner = ora({ text: label, stream: process.stderr }).start();
+      return {
+        update(text: string) {
+          if (spinner) spinner.text = `${label} ${text}`;
+        },
+        done(final?: string) {
+          if (spinner) {
+            if (final) spinner.succeed(final);
+            else spinner.stop();
+          }
+        },
+      };
+    },
+  };
+}
+
+/** A plain aligned table (no borders), for summaries. */
+export function table(rows: (string | number)[][], options: { header?: boolean } = {}): string {
+  const cells = rows.map((r) => r.map((c) => String(c)));
+  const widths: number[] = [];
+  for (const r of cells) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, visibleLength(c)); });
+  return cells
+    .map((r, ri) => {
+      const line = r
+        .map((c, i) => {
+          const pad = (widths[i] ?? 0) - visibleLength(c);
+          const numeric = /^-?[\d,.]+%?$/.test(c) && i > 0;
+          return numeric ? ' '.repeat(pad) + c : c + ' '.repeat(pad);
+        })
+        .join('  ')
+        .trimEnd();
+      return options.header && ri === 0 ? chalk.bold(line) : line;
+    })
+    .join('\n');
+}
+
+function visibleLength(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\u001b\[[0-9;]*m/g, '').length;
+}
+
+export function formatNumber(n: number): string {
+  return n.toLocaleString('en-US');
+}

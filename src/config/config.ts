@@ -1,0 +1,264 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isScalar, type Node as YamlNode } from 'yaml';
+import { inputError } from '../errors.js';
+
+export type Transport = 'ses' | 'outbox';
+
+/** Everything marketer reads from `marketer.yaml` and the environment, validated. */
+export interface Config {
+  /** Folder holding marketer.yaml (or the working directory): relative paths resolve here. */
+  root: string;
+  /** The config file that was read, if any. */
+  file: string | undefined;
+  databaseUrl: string | undefined;
+  /** Where the embedded Postgres keeps its data when DATABASE_URL is unset. */
+  dataDir: string;
+  embeddedPort: number;
+  transport: Transport;
+  outboxDir: string;
+  from: string | undefined;
+  replyTo: string | undefined;
+  defaultTimezone: string;
+  /** Base URL of the one-click unsubscribe endpoint, e.g. https://mail.example.com/u */
+  unsubscribeUrl: string | undefined;
+  unsubscribeSecret: string | undefined;
+  listManagement: { contactList: string; topic: string } | undefined;
+  configurationSet: string | undefined;
+  sesEndpoint: string | undefined;
+  awsRegion: string | undefined;
+  concurrency: number;
+  /** Messages per second; undefined = a share of SES's MaxSendRate. */
+  rate: number | undefined;
+  /** Share of SES's MaxSendRate used when `rate` is unset. */
+  rateShare: number;
+  leaseSeconds: number;
+  maxConsecutiveFailures: number;
+  softBounceLimit: number;
+  sqsQueueUrl: string | undefined;
+  apiToken: string | undefined;
+}
+
+type Kind = 'string' | 'int' | 'number' | 'enum' | 'url';
+interface KeySpec {
+  kind: Kind;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Secrets come only from the environment, never from a file in Git. */
+  envOnly?: boolean;
+  /** Extra environment names accepted besides MARKETER_<KEY> (lower precedence). */
+  aliases?: string[];
+}
+
+/** The keys of marketer.yaml. Each can be set as MARKETER_<KEY> (upper snake case). */
+export const CONFIG_KEYS = {
+  database_url: { kind: 'string', aliases: ['DATABASE_URL'] },
+  data_dir: { kind: 'string' },
+  embedded_port: { kind: 'int', min: 1024, max: 65535 },
+  transport: { kind: 'enum', values: ['ses', 'outbox'] },
+  outbox_dir: { kind: 'string' },
+  from: { kind: 'string' },
+  reply_to: { kind: 'string' },
+  default_timezone: { kind: 'string' },
+  unsubscribe_url: { kind: 'url' },
+  unsubscribe_secret: { kind: 'string', envOnly: true },
+  list_management_contact_list: { kind: 'string' },
+  list_management_topic: { kind: 'string' },
+  configuration_set: { kind: 'string' },
+  ses_endpoint: { kind: 'url' },
+  aws_region: { kind: 'string', aliases: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
+  concurrency: { kind: 'int', min: 1, max: 1000 },
+  rate: { kind: 'number', min: 0.01 },
+  rate_share: { kind: 'number', min: 0.01, max: 1 },
+  lease_seconds: { kind: 'int', min: 5, max: 3600 },
+  max_consecutive_failures: { kind: 'int', min: 1 },
+  soft_bounce_limit: { kind: 'int', min: 1 },
+  sqs_queue_url: { kind: 'url' },
+  api_token: { kind: 'string', envOnly: true },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+export function envName(key: string): string {
+  return `MARKETER_${key.toUpperCase()}`;
+}
+
+export interface LoadConfigOptions {
+  /** Working directory to search for marketer.yaml. */
+  cwd?: string;
+  /** Explicit config file (`--config`). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Read marketer.yaml (optional) and the environment into a validated Config. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const explicit = options.file ?? env.MARKETER_CONFIG;
+  const file = explicit ? path.resolve(cwd, explicit) : path.join(cwd, 'marketer.yaml');
+  if (explicit && !existsSync(file)) {
+    throw inputError('CONFIG_NOT_FOUND', `Config file ${file} does not exist.`, {
+      hint: 'Pass an existing file with --config, or drop the flag to use ./marketer.yaml.',
+    });
+  }
+  const raw: Record<string, { value: unknown; where: string }> = {};
+  const problems: string[] = [];
+  const present = existsSync(file);
+  if (present) readFileKeys(file, raw, problems);
+
+  const values: Partial<Record<ConfigKey, string | number>> = {};
+  for (const [key, spec] of Object.entries(CONFIG_KEYS) as [ConfigKey, KeySpec][]) {
+    const fromEnv = env[envName(key)] ?? spec.aliases?.map((a) => env[a]).find((v) => v !== undefined && v !== '');
+    let value: unknown;
+    let where: string;
+    if (fromEnv !== undefined && fromEnv !== '') {
+      value = fromEnv;
+      where = `environment variable ${envName(key)}`;
+    } else if (raw[key]) {
+      if (spec.envOnly) {
+        problems.push(`${raw[key].where}: "${key}" is a secret and is read only from the environment (${envName(key)}); remove it from the file.`);
+        continue;
+      }
+      value = raw[key].value;
+      where = raw[key].where;
+    } else continue;
+    const parsed = parseValue(key, spec, value, where, problems);
+    if (parsed !== undefined) values[key] = parsed;
+  }
+  for (const [key, { where }] of Object.entries(raw)) {
+    if (!(key in CONFIG_KEYS)) {
+      const close = Object.keys(CONFIG_KEYS).find((k) => k.replace(/_/g, '') === key.replace(/[_-]/g, '').toLowerCase());
+      problems.push(`${where}: unknown key "${key}"${close ? ` (did you mean "${close}"?)` : ''}.`);
+    }
+  }
+  const root = present ? path.dirname(file) : cwd;
+  const str = (k: ConfigKey) => values[k] as string | undefined;
+  const num = (k: ConfigKey) => values[k] as number | undefined;
+  const defaultTimezone = str('default_timezone') ?? 'UTC';
+  if (!isValidZone(defaultTimezone)) problems.push(`default_timezone: "${defaultTimezone}" is not an IANA time zone (e.g. Europe/Berlin).`);
+  const contactList = str('list_management_contact_list');
+  const topic = str('list_management_topic');
+  if ((contactList === undefined) !== (topic === undefined)) {
+    problems.push('list_management_contact_list and list_management_topic go together: set both or neither.');
+  }
+  if (problems.length > 0) {
+    throw inputError('CONFIG_INVALID', `Invalid configuration${present ? ` in ${file}` : ''}:`, {
+      details: problems,
+      hint: `Every key can also be set from the environment as MARKETER_<KEY>, e.g. ${envName('transport')}=outbox.`,
+    });
+  }
+  return {
+    root,
+    file: present ? file : undefined,
+    databaseUrl: str('database_url'),
+    dataDir: path.resolve(root, str('data_dir') ?? '.marketer'),
+    embeddedPort: num('embedded_port') ?? 54329,
+    transport: (str('transport') as Transport | undefined) ?? (str('database_url') ? 'ses' : 'outbox'),
+    outboxDir: path.resolve(root, str('outbox_dir') ?? 'outbox'),
+    from: str('from'),
+    replyTo: str('reply_to'),
+    defaultTimezone,
+    unsubscribeUrl: str('unsubscribe_url'),
+    unsubscribeSecret: str('unsubscribe_secret'),
+    listManagement: contactList && topic ? { contactList, topic } : undefined,
+    configurationSet: str('configuration_set'),
+    sesEndpoint: str('ses_endpoint'),
+    awsRegion: str('aws_region'),
+    concurrency: num('concurrency') ?? 16,
+    rate: num('rate'),
+    rateShare: num('rate_share') ?? 0.8,
+    leaseSeconds: num('lease_seconds') ?? 60,
+    maxConsecutiveFailures: num('max_consecutive_failures') ?? 50,
+    softBounceLimit: num('soft_bounce_limit') ?? 3,
+    sqsQueueUrl: str('sqs_queue_url'),
+    apiToken: str('api_token'),
+  };
+}
+
+function readFileKeys(file: string, out: Record<string, { value: unknown; where: string }>, problems: string[]): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw inputError('CONFIG_UNREADABLE', `Cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const at = (offset: number | undefined) => {
+    const p = lc.linePos(offset ?? 0);
+    return `${file}:${p.line}:${p.col}`;
+  };
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) problems.push(`${at(e.pos[0])}: ${e.message.split('\n')[0]}`);
+    return;
+  }
+  if (doc.contents === null) return;
+  if (!isMap(doc.contents)) {
+    problems.push(`${at(doc.contents.range?.[0])}: the file must be a mapping of key: value.`);
+    return;
+  }
+  const visit = (node: YamlNode, prefix: string) => {
+    if (!isMap(node)) return;
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode | null;
+      const key = isScalar(keyNode) ? String(keyNode.value) : '';
+      const full = prefix ? `${prefix}_${key}` : key;
+      const valueNode = pair.value as YamlNode | null;
+      if (valueNode && isMap(valueNode)) visit(valueNode, full);
+      else {
+        const value = valueNode && isScalar(valueNode) ? valueNode.value : valueNode?.toJSON();
+        if (value === null || value === undefined) continue;
+        out[full] = { value, where: at(keyNode?.range?.[0]) };
+      }
+    }
+  };
+  visit(doc.contents, '');
+}
+
+function parseValue(key: string, spec: KeySpec, value: unknown, where: string, problems: string[]): string | number | undefined {
+  const bad = (what: string) => {
+    problems.push(`${where}: "${key}" ${what}.`);
+    return undefined;
+  };
+  switch (spec.kind) {
+    case 'int':
+    case 'number': {
+      const n = typeof value === 'number' ? value : Number(String(value).trim());
+      if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) {
+        return bad(`must be ${spec.kind === 'int' ? 'a whole number' : 'a number'}, got ${JSON.stringify(value)}`);
+      }
+      if (spec.min !== undefined && n < spec.min) return bad(`must be at least ${spec.min}, got ${n}`);
+      if (spec.max !== undefined && n > spec.max) return bad(`must be at most ${spec.max}, got ${n}`);
+      return n;
+    }
+    case 'enum': {
+      const s = String(value);
+      if (!spec.values?.includes(s)) return bad(`must be one of ${spec.values?.join(', ')}, got ${JSON.stringify(value)}`);
+      return s;
+    }
+    case 'url': {
+      const s = String(value);
+      try {
+        const u = new URL(s);
+        if (u.protocol !== 'https:' && u.protocol !== 'http:') return bad(`must be an http(s) URL, got ${JSON.stringify(s)}`);
+      } catch {
+        return bad(`must be a URL, got ${JSON.stringify(s)}`);
+      }
+      return s.replace(/\/+$/, '');
+    }
+    default:
+      if (typeof value === 'object') return bad('must be a single value, not a list or mapping');
+      return String(value);
+  }
+}
+
+export function isValidZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

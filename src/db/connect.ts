@@ -1,0 +1,67 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Config } from '../config/config.js';
+import { MarketerError } from '../errors.js';
+import { startEmbedded, type EmbeddedServer } from './embedded.js';
+import { migrate, type MigrateResult } from './migrate.js';
+import { withDbRetry } from './retry.js';
+import type { Database } from './types.js';
+
+// timestamptz and bigint stay as pg returns them (Date, string); numeric counts come back as
+// strings from count(*), converted where read.
+
+export interface DbHandle {
+  db: Kysely<Database>;
+  pool: pg.Pool;
+  /** Set when the embedded server is in use. */
+  embedded: EmbeddedServer | undefined;
+  migration: MigrateResult | undefined;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Apply schema.sql before returning (default true). */
+  migrate?: boolean;
+  poolSize?: number;
+  onLog?: (line: string) => void;
+}
+
+export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<DbHandle> {
+  let embedded: EmbeddedServer | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbedded({ dataDir: `${config.dataDir}/pg`, port: config.embeddedPort, onLog: options.onLog });
+    url = embedded.url;
+  }
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'marketer' });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', (err) => options.onLog?.(`postgres pool: ${err.message}`));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const close = async () => {
+    await db.destroy();
+    await embedded?.stop();
+  };
+  try {
+    await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
+    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db));
+    return { db, pool, embedded, migration, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    const code = (err as { code?: string }).code;
+    throw new MarketerError('DB_CONNECT_FAILED', `Cannot use the database${config.databaseUrl ? ` at ${redactUrl(config.databaseUrl)}` : ''}: ${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`, {
+      cause: err,
+      hint: config.databaseUrl ? 'Check DATABASE_URL (host, port, credentials) and that the server is running.' : undefined,
+    });
+  }
+}
+
+/** A connection URL with the password masked, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable DATABASE_URL>';
+  }
+}
