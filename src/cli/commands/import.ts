@@ -1,0 +1,119 @@
+import path from 'node:path';
+import chalk from 'chalk';
+import { Option, type Command } from 'commander';
+import { importSubscribers, type ImportResult } from '../../subscribers/import-subscribers.js';
+import { openCsv } from '../../subscribers/read-csv.js';
+import { commandContext, withDatabase } from '../context.js';
+import { formatNumber, table } from '../output.js';
+
+interface ImportFlags {
+  delimiter?: string;
+  source?: string;
+  tag: string[];
+  dryRun?: boolean;
+  strictTimezone?: boolean;
+  rejectRisky?: boolean;
+  rejects?: string;
+  json?: boolean;
+}
+
+export function registerImport(program: Command): void {
+  program
+    .command('import')
+    .description('Import subscribers from a CSV file into Postgres (streamed; re-import is safe)')
+    .argument('<file.csv>', 'CSV with a header row and an "email" column')
+    .addOption(new Option('--delimiter <char>', 'field delimiter (default: detected from the header)').choices([',', ';', 'tab']))
+    .option('--source <name>', 'consent source stored on rows without a "source" column value')
+    .option('--tag <tag>', 'add a tag to every imported row (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--dry-run', 'check the file and report what would change, writing nothing')
+    .option('--strict-timezone', 'reject rows with an unknown time zone (default: import with the default zone and a warning)')
+    .option('--reject-risky', 'reject role accounts (postmaster@, abuse@, …) and disposable domains (default: import with a warning)')
+    .option('--rejects <file>', 'write every rejected row, with its line and reason, to this CSV file')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+CSV columns (header names, case-insensitive):
+  email                    required
+  first_name, last_name    optional
+  timezone                 IANA zone, e.g. Europe/Berlin (default: default_timezone, UTC)
+  tags                     ;-separated, e.g. "newsletter;beta"
+  source, consent_at (ISO-8601), consent_ip, consent_text
+  anything else            stored in attributes, usable in templates as attributes.<name>
+
+Re-importing never re-activates an unsubscribed, bounced, complained or forgotten address.
+
+Examples:
+  $ marketer import subscribers.csv --source signup-form --tag newsletter
+  $ marketer import export.csv --delimiter ';' --dry-run
+  $ marketer import list.csv --rejects rejected.csv --json`,
+    )
+    .action(async (file: string, flags: ImportFlags, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      // An unreadable or binary file fails before the database is touched.
+      const input = await openCsv(file);
+      await withDatabase(ctx, async ({ pool }) => {
+        const progress = ctx.out.progress(`Importing ${path.basename(file)}`);
+        let result: ImportResult;
+        try {
+          result = await importSubscribers(pool, {
+            file,
+            input,
+            delimiter: flags.delimiter === 'tab' ? '\t' : flags.delimiter,
+            source: flags.source,
+            tags: flags.tag,
+            dryRun: flags.dryRun,
+            strictTimezone: flags.strictTimezone,
+            rejectRisky: flags.rejectRisky,
+            rejectsFile: flags.rejects,
+            defaultTimezone: ctx.config.defaultTimezone,
+            progress,
+          });
+        } finally {
+          progress.done();
+        }
+        if (ctx.out.json) {
+          ctx.out.printJson({
+            inserted: result.inserted,
+            updated: result.updated,
+            unchanged: result.unchanged,
+            suppressed: result.suppressed,
+            rejected: result.rejected,
+            warnings: result.warnings,
+            duplicates: result.duplicates,
+            rows: result.rows,
+            dry_run: result.dryRun,
+            rejects: result.rejects,
+            warning_details: result.warningDetails,
+            truncated: result.truncated,
+          });
+          return;
+        }
+        printSummary(ctx.out.info, file, result, flags.rejects);
+      });
+    });
+}
+
+function printSummary(info: (l: string) => void, file: string, r: ImportResult, rejectsFile: string | undefined): void {
+  info(`${r.dryRun ? chalk.yellow('Dry run, nothing written. ') : ''}${file}: ${formatNumber(r.rows)} rows read.`);
+  info(
+    table([
+      ['inserted', formatNumber(r.inserted)],
+      ['updated', formatNumber(r.updated)],
+      ['unchanged', formatNumber(r.unchanged)],
+      ['suppressed', formatNumber(r.suppressed)],
+      ['duplicates', formatNumber(r.duplicates)],
+      ['rejected', formatNumber(r.rejected)],
+      ['warnings', formatNumber(r.warnings)],
+    ]),
+  );
+  const show = (title: string, list: { line: number; email: string; reason: string }[], colour: (s: string) => string) => {
+    if (list.length === 0) return;
+    info(`\n${colour(title)}`);
+    for (const i of list.slice(0, 20)) info(`  line ${i.line}: ${i.reason}${i.email ? ` (${i.email})` : ''}`);
+    if (list.length > 20) info(`  … and ${formatNumber(list.length - 20)} more${rejectsFile ? '' : ' (use --rejects FILE or --json for all)'}`);
+  };
+  show('Rejected:', r.rejects, chalk.red);
+  show('Warnings:', r.warningDetails, chalk.yellow);
+  if (rejectsFile && r.rejected > 0) info(`\nRejected rows written to ${rejectsFile}.`);
+}

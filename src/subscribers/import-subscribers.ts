@@ -1,0 +1,325 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { inputError } from '../errors.js';
+import { silentProgress, type Progress } from '../progress.js';
+import { cleanAddress, isDisposableDomain, isRoleAccount } from './address-hygiene.js';
+import { CsvReader, openCsv } from './read-csv.js';
+import { loadZoneNames } from './timezones.js';
+
+export interface ImportOptions {
+  /** Path of the CSV file (for messages) and its stream, or '-' for stdin. */
+  file: string;
+  input?: Readable;
+  delimiter?: string;
+  /** Consent source stored on every row without a `source` column value. */
+  source?: string;
+  /** Tags added to every imported row. */
+  tags?: string[];
+  dryRun?: boolean;
+  /** Reject rows with an unknown time zone instead of importing them with the default. */
+  strictTimezone?: boolean;
+  /** Reject role accounts and disposable domains instead of importing them with a warning. */
+  rejectRisky?: boolean;
+  defaultTimezone: string;
+  /** Write every rejected row, with its line and reason, to this CSV file. */
+  rejectsFile?: string;
+  progress?: Progress;
+}
+
+export interface ImportIssue {
+  line: number;
+  email: string;
+  reason: string;
+}
+
+export interface ImportResult {
+  /** Data rows read (after the header, blank lines skipped). */
+  rows: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** Addresses left alone because they are unsubscribed, bounced, complained or suppressed. */
+  suppressed: number;
+  rejected: number;
+  /** Rows imported with a warning (unknown zone, role account, disposable domain, bad consent date). */
+  warnings: number;
+  /** Rows whose address appeared again later in the file (the last one wins). */
+  duplicates: number;
+  rejects: ImportIssue[];
+  warningDetails: ImportIssue[];
+  /** True when more issues happened than are listed (all of them are in --rejects). */
+  truncated: boolean;
+  dryRun: boolean;
+}
+
+// Issues kept in memory for the report; a file of a million bad rows must not exhaust memory.
+// Every rejected row still reaches the --rejects file.
+const MAX_LISTED = 1000;
+
+const KNOWN = ['email', 'first_name', 'last_name', 'timezone', 'tags', 'source', 'consent_at', 'consent_ip', 'consent_text'] as const;
+type Known = (typeof KNOWN)[number];
+const ALIASES: Record<string, Known> = {
+  e_mail: 'email', email_address: 'email', emailaddress: 'email', mail: 'email',
+  firstname: 'first_name', first: 'first_name', given_name: 'first_name',
+  lastname: 'last_name', last: 'last_name', surname: 'last_name', family_name: 'last_name',
+  tz: 'timezone', time_zone: 'timezone',
+};
+
+function normaliseHeader(name: string): string {
+  return name.trim().toLowerCase().replace(/[\s-]+/g, '_');
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+/** COPY text format: backslash, tab and line breaks escaped; \N is NULL. */
+function copyField(value: string | null | undefined): string {
+  if (value === null || value === undefined) return '\\N';
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+function csvField(value: string): string {
+  return /[",\r\n;]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+// Imports run one at a time: two overlapping upserts of the same addresses would count wrong.
+const IMPORT_LOCK = 7_301_992;
+
+/**
+ * Stream a CSV file into `subscribers`: every row is checked, good rows are COPYed into a
+ * temporary staging table, then one INSERT … ON CONFLICT merges them, all in one transaction.
+ * Nothing is written when the command fails or with `dryRun` (the transaction rolls back).
+ */
+export async function importSubscribers(pool: pg.Pool, options: ImportOptions): Promise<ImportResult> {
+  const progress = options.progress ?? silentProgress;
+  const input = options.input ?? (await openCsv(options.file));
+  const reader = new CsvReader(input, { delimiter: options.delimiter });
+  const rows = reader.rows();
+  const first = await rows.next();
+  const header = reader.header;
+  if (!header) {
+    if (!first.done && 'error' in first.value) {
+      throw inputError('CSV_BAD_HEADER', `${options.file}:${first.value.line}: cannot read the header row: ${first.value.error}.`);
+    }
+    throw inputError('CSV_EMPTY', `${options.file} has no header row: expected a first line such as "email,first_name,last_name,timezone,tags".`);
+  }
+  const columns = header.columns.map((c) => {
+    const n = normaliseHeader(c);
+    return (KNOWN as readonly string[]).includes(n) ? (n as Known) : ALIASES[n] ?? undefined;
+  });
+  const emailIndex = columns.indexOf('email');
+  if (emailIndex === -1) {
+    throw inputError('CSV_NO_EMAIL_COLUMN', `${options.file} has no "email" column (header: ${header.columns.map((c) => JSON.stringify(c)).join(', ')}).`, {
+      hint: header.columns.length === 1 && header.delimiter === ','
+        ? 'Only one column was found: if the file uses another delimiter, pass --delimiter.'
+        : 'Name the address column "email" in the header row.',
+    });
+  }
+  const index = (k: Known) => columns.indexOf(k);
+  const at = { first: index('first_name'), last: index('last_name'), tz: index('timezone'), tags: index('tags'), source: index('source'), consentAt: index('consent_at'), consentIp: index('consent_ip'), consentText: index('consent_text') };
+  const attributeColumns = header.columns.map((name, i) => ({ name: name.trim(), i })).filter(({ name, i }) => columns[i] === undefined && name !== '');
+  const zones = await loadZoneNames(pool);
+  const defaultZone = zones.get(options.defaultTimezone.toLowerCase()) ?? options.defaultTimezone;
+  const extraTags = [...new Set((options.tags ?? []).flatMap((t) => t.split(';')).map((t) => t.trim()).filter(Boolean))];
+
+  const result: ImportResult = {
+    rows: 0, inserted: 0, updated: 0, unchanged: 0, suppressed: 0, rejected: 0, warnings: 0, duplicates: 0,
+    rejects: [], warningDetails: [], truncated: false, dryRun: Boolean(options.dryRun),
+  };
+  let rejectsOut: WriteStream | undefined;
+  if (options.rejectsFile) {
+    rejectsOut = createWriteStream(options.rejectsFile, { encoding: 'utf8' });
+    rejectsOut.write(`line,reason,${header.columns.map(csvField).join(',')}\n`);
+  }
+  const reject = (line: number, email: string, reason: string, fields: string[] | undefined) => {
+    result.rejected += 1;
+    if (result.rejects.length < MAX_LISTED) result.rejects.push({ line, email, reason });
+    else result.truncated = true;
+    rejectsOut?.write(`${line},${csvField(reason)},${(fields ?? []).map(csvField).join(',')}\n`);
+  };
+  const warn = (line: number, email: string, reason: string) => {
+    if (result.warningDetails.length < MAX_LISTED) result.warningDetails.push({ line, email, reason });
+    else result.truncated = true;
+  };
+
+  const client = await pool.connect();
+  let committed = false;
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
+    await client.query(`CREATE TEMP TABLE import_staging (
+      line integer NOT NULL, email text NOT NULL, first_name text, last_name text, timezone text,
+      tags text[], attributes jsonb, source text, consent_at timestamptz, consent_ip text, consent_text text
+    ) ON COMMIT DROP`);
+    const copy = client.query(copyStreams.from('COPY import_staging FROM STDIN'));
+    const copyDone = new Promise<void>((resolve, reject) => {
+      copy.on('finish', resolve);
+      copy.on('error', reject);
+    });
+    let buffer = '';
+    const flush = async () => {
+      if (buffer === '') return;
+      const ok = copy.write(buffer);
+      buffer = '';
+      if (!ok) await once(copy, 'drain');
+    };
+
+    const handle = (line: number, f: string[]) => {
+      result.rows += 1;
+      const rawEmail = f[emailIndex] ?? '';
+      if (f.length > header.columns.length && f.slice(header.columns.length).some((v) => v.trim() !== '')) {
+        reject(line, rawEmail.trim(), `expected ${header.columns.length} fields, found ${f.length}`, f);
+        return;
+      }
+      const address = cleanAddress(rawEmail);
+      if (typeof address === 'string') {
+        reject(line, rawEmail.trim(), address, f);
+        return;
+      }
+      const email = address.email;
+      let warned = false;
+      const risky = isRoleAccount(address.local) ? 'role account' : isDisposableDomain(address.domain) ? 'disposable domain' : undefined;
+      if (risky) {
+        if (options.rejectRisky) {
+          reject(line, email, risky, f);
+          return;
+        }
+        warn(line, email, risky);
+        warned = true;
+      }
+      let timezone: string | null = null;
+      const rawZone = at.tz >= 0 ? (f[at.tz] ?? '').trim() : '';
+      if (rawZone !== '') {
+        const zone = zones.get(rawZone.toLowerCase());
+        if (!zone) {
+          if (options.strictTimezone) {
+            reject(line, email, `invalid time zone "${rawZone}"`, f);
+            return;
+          }
+          warn(line, email, `invalid time zone "${rawZone}", using ${defaultZone}`);
+          warned = true;
+        } else timezone = zone;
+      }
+      let consentAt: string | null = null;
+      const rawConsent = at.consentAt >= 0 ? (f[at.consentAt] ?? '').trim() : '';
+      if (rawConsent !== '') {
+        if (ISO_DATE.test(rawConsent) && !Number.isNaN(Date.parse(rawConsent.replace(' ', 'T')))) consentAt = rawConsent;
+        else {
+          warn(line, email, `consent_at "${rawConsent}" is not an ISO-8601 date; left empty`);
+          warned = true;
+        }
+      }
+      if (warned) result.warnings += 1;
+      const cell = (i: number) => {
+        if (i < 0) return null;
+        const v = (f[i] ?? '').trim();
+        return v === '' ? null : v;
+      };
+      const tags = [...new Set([...(cell(at.tags)?.split(';') ?? []).map((t) => t.trim()).filter(Boolean), ...extraTags])];
+      let attributes: string | null = null;
+      if (attributeColumns.length > 0) {
+        const obj: Record<string, string> = {};
+        for (const { name, i } of attributeColumns) {
+          const v = (f[i] ?? '').trim();
+          if (v !== '') obj[name] = v;
+        }
+        attributes = JSON.stringify(obj);
+      }
+      const tagLiteral = `{${tags.map((t) => `"${t.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+      buffer += `${line}\t${copyField(email)}\t${copyField(cell(at.first))}\t${copyField(cell(at.last))}\t${copyField(timezone)}\t${copyField(tagLiteral)}\t${copyField(attributes)}\t${copyField(cell(at.source) ?? options.source)}\t${copyField(consentAt)}\t${copyField(cell(at.consentIp))}\t${copyField(cell(at.consentText))}\n`;
+    };
+
+    const consume = async (row: IteratorResult<import('./read-csv.js').CsvRow>) => {
+      if (row.done) return;
+      const r = row.value;
+      if ('error' in r) {
+        result.rows += 1;
+        reject(r.line, '', `malformed CSV: ${r.error}`, undefined);
+      } else handle(r.line, r.fields);
+      if (buffer.length > 256 * 1024) await flush();
+      if (result.rows % 10_000 === 0) progress.update(`${result.rows.toLocaleString('en-US')} rows read`);
+    };
+    await consume(first);
+    for await (const r of rows) await consume({ done: false, value: r });
+    await flush();
+    copy.end();
+    await copyDone;
+    progress.update(`${result.rows.toLocaleString('en-US')} rows read, merging…`);
+
+    const counts = await client.query<{ distinct_rows: string; suppressed: string; inserted: string; updated: string }>(
+      upsertSql({ hasTimezone: at.tz >= 0 }),
+      [defaultZone],
+    );
+    const c = counts.rows[0]!;
+    const distinct = Number(c.distinct_rows);
+    result.suppressed = Number(c.suppressed);
+    result.inserted = Number(c.inserted);
+    result.updated = Number(c.updated);
+    result.unchanged = distinct - result.suppressed - result.inserted - result.updated;
+    result.duplicates = result.rows - result.rejected - distinct;
+    if (options.dryRun) await client.query('ROLLBACK');
+    else await client.query('COMMIT');
+    committed = true;
+  } finally {
+    if (!committed) await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+    if (rejectsOut) {
+      rejectsOut.end();
+      await once(rejectsOut, 'close');
+    }
+  }
+  return result;
+}
+
+/**
+ * The merge. The last row of an address in the file wins (DISTINCT ON … line DESC). Suppressed
+ * addresses (a suppression row, or a subscriber no longer active) are left exactly as they are:
+ * a re-import never resurrects anyone. Existing rows change only where the file says something
+ * new: empty cells keep what is stored, tags and attributes are merged, and the WHERE clause
+ * skips the write (and the dead tuple) when nothing differs.
+ */
+function upsertSql(o: { hasTimezone: boolean }): string {
+  const timezoneSet = o.hasTimezone ? 'EXCLUDED.timezone' : 's.timezone';
+  return `
+WITH src AS (
+  SELECT DISTINCT ON (lower(email)) * FROM import_staging ORDER BY lower(email), line DESC
+), classified AS (
+  SELECT src.*,
+         (EXISTS (SELECT 1 FROM subscribers x WHERE lower(x.email) = lower(src.email) AND x.status <> 'active')
+          OR EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(src.email), 'UTF8')))) AS suppressed
+  FROM src
+), merged AS (
+  INSERT INTO subscribers AS s (email, first_name, last_name, timezone, tags, attributes, source, consent_at, consent_ip, consent_text)
+  SELECT email, first_name, last_name, coalesce(timezone, $1), coalesce(tags, '{}'), coalesce(attributes, '{}'),
+         source, consent_at, consent_ip, consent_text
+  FROM classified WHERE NOT suppressed
+  ON CONFLICT (lower(email)) DO UPDATE SET
+    first_name   = coalesce(EXCLUDED.first_name, s.first_name),
+    last_name    = coalesce(EXCLUDED.last_name, s.last_name),
+    timezone     = ${timezoneSet},
+    tags         = ARRAY(SELECT DISTINCT t FROM unnest(s.tags || EXCLUDED.tags) t ORDER BY t),
+    attributes   = s.attributes || EXCLUDED.attributes,
+    source       = coalesce(EXCLUDED.source, s.source),
+    consent_at   = coalesce(EXCLUDED.consent_at, s.consent_at),
+    consent_ip   = coalesce(EXCLUDED.consent_ip, s.consent_ip),
+    consent_text = coalesce(EXCLUDED.consent_text, s.consent_text),
+    updated_at   = now()
+  WHERE (EXCLUDED.first_name IS NOT NULL AND EXCLUDED.first_name IS DISTINCT FROM s.first_name)
+     OR (EXCLUDED.last_name IS NOT NULL AND EXCLUDED.last_name IS DISTINCT FROM s.last_name)
+     OR ${timezoneSet} IS DISTINCT FROM s.timezone
+     OR NOT (EXCLUDED.tags <@ s.tags)
+     OR NOT (s.attributes @> EXCLUDED.attributes)
+     OR (EXCLUDED.source IS NOT NULL AND EXCLUDED.source IS DISTINCT FROM s.source)
+     OR (EXCLUDED.consent_at IS NOT NULL AND EXCLUDED.consent_at IS DISTINCT FROM s.consent_at)
+     OR (EXCLUDED.consent_ip IS NOT NULL AND EXCLUDED.consent_ip IS DISTINCT FROM s.consent_ip)
+     OR (EXCLUDED.consent_text IS NOT NULL AND EXCLUDED.consent_text IS DISTINCT FROM s.consent_text)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM src) AS distinct_rows,
+       (SELECT count(*) FROM classified WHERE suppressed) AS suppressed,
+       count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM merged`;
+}
