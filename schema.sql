@@ -108,3 +108,39 @@ CREATE TABLE IF NOT EXISTS email_events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS email_events_dedupe_idx ON email_events (dedupe_key, time);
 CREATE INDEX IF NOT EXISTS email_events_campaign_time_idx ON email_events (campaign_id, time);
+
+-- events and reports
+-- Rollups written by ingest in the same transaction as the events they count, so that
+-- `marketer stats` reads a few hundred rows instead of a campaign's millions of events
+-- (figures in docs/events.md). On TimescaleDB they sit beside the continuous aggregate, so both
+-- engines give the same answers from the same queries.
+
+-- Events per campaign, kind and hour. kind is the event type, with bounces split by type
+-- ('Bounce:Permanent', 'Bounce:Transient', 'Bounce:Undetermined').
+CREATE TABLE IF NOT EXISTS campaign_event_counts (
+  campaign_id  integer NOT NULL,
+  kind         text NOT NULL,
+  bucket       timestamptz NOT NULL,
+  events       bigint NOT NULL,
+  PRIMARY KEY (campaign_id, kind, bucket)
+);
+
+-- Clicks per campaign and link; unique_clicks counts deliveries, from delivery_link_clicks.
+CREATE TABLE IF NOT EXISTS campaign_link_counts (
+  campaign_id    integer NOT NULL,
+  link           text NOT NULL,
+  clicks         bigint NOT NULL,
+  unique_clicks  bigint NOT NULL,
+  PRIMARY KEY (campaign_id, link)
+);
+
+-- One row per (delivery, link) ever clicked: the first click on a link is the one whose insert
+-- succeeds. Links are cut to 2,000 characters at parse time so the key fits a btree entry.
+CREATE TABLE IF NOT EXISTS delivery_link_clicks (
+  delivery_id  bigint NOT NULL,
+  link         text NOT NULL,
+  PRIMARY KEY (delivery_id, link)
+);
+
+-- Events that matched no delivery (mail marketer did not send), for `stats` with no id.
+CREATE INDEX IF NOT EXISTS email_events_unmatched_idx ON email_events (time) WHERE delivery_id IS NULL;

@@ -1,0 +1,124 @@
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import { ingestBatches, type IngestResult } from '../../events/ingest-events.js';
+import { readRecordFile } from '../../events/file-source.js';
+import { pullEvents } from '../../events/sqs-source.js';
+import { inputError } from '../../errors.js';
+import { commandContext, withDatabase, type CommandContext } from '../context.js';
+import { formatNumber } from '../output.js';
+
+const MAX_PROBLEMS_SHOWN = 20;
+
+function report(ctx: CommandContext, r: IngestResult, verb: string): void {
+  if (ctx.out.json) {
+    const { problems, ...counts } = r;
+    ctx.out.printJson({ ...counts, problems });
+    return;
+  }
+  for (const p of r.problems.slice(0, MAX_PROBLEMS_SHOWN)) ctx.out.warn(`${p.position}: skipped malformed record: ${p.reason}`);
+  if (r.problems.length > MAX_PROBLEMS_SHOWN) ctx.out.warn(`… and ${r.problems.length - MAX_PROBLEMS_SHOWN} more malformed records.`);
+  const parts = [
+    `${formatNumber(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`,
+    `${formatNumber(r.unmatched)} unmatched`,
+    `${formatNumber(r.malformed)} malformed`,
+    `${formatNumber(r.unknown)} of unknown type`,
+  ];
+  ctx.out.info(`${chalk.green('✔')} ${verb} ${formatNumber(r.ingested)} event${r.ingested === 1 ? '' : 's'} (${parts.join(', ')}).`);
+  if (r.settled > 0) ctx.out.info(`  Settled ${formatNumber(r.settled)} send${r.settled === 1 ? '' : 's'} whose outcome was unknown.`);
+  if (r.suppressed > 0) ctx.out.info(`  Suppressed ${formatNumber(r.suppressed)} address${r.suppressed === 1 ? '' : 'es'} (hard bounces, complaints, unsubscribes).`);
+}
+
+function positiveInt(name: string, min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw inputError('BAD_OPTION', `${name} must be a whole number from ${min} to ${max}, got "${v}".`);
+    return n;
+  };
+}
+
+export function registerEvents(program: Command): void {
+  const events = program.command('events').description('Bring SES events (deliveries, bounces, complaints, opens, clicks) into the database');
+
+  events
+    .command('ingest')
+    .description('Store SES event records from a JSON or JSON-lines file (or - for stdin): replays, S3 exports, tests')
+    .argument('<file>', 'JSON / JSON-lines file, or - for stdin')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+Each line may hold one record, an SNS envelope, or an array of either; a whole file may also be
+one JSON document. Records already stored are recognised and change nothing.
+
+Examples:
+  $ marketer events ingest ses-events.jsonl
+  $ aws s3 cp s3://my-bucket/ses/2026/12/01/events.json - | marketer events ingest - --json
+`,
+    )
+    .action(async (file: string, _opts, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      await withDatabase(ctx, async ({ db }) => {
+        const progress = ctx.out.progress('Ingesting events');
+        const result = await ingestBatches(db, readRecordFile(file, process.stdin), { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic }, (t) =>
+          progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
+        );
+        progress.done();
+        report(ctx, result, 'Ingested');
+      });
+    });
+
+  events
+    .command('pull')
+    .description('Long-poll the SQS queue fed by the SES configuration set (via SNS) and store the events')
+    .option('--queue-url <url>', 'SQS queue URL (default: sqs_queue_url in marketer.yaml)')
+    .option('--max <n>', 'stop after this many messages (default: until the queue is empty)', positiveInt('--max', 1, 100_000_000))
+    .option('--wait-seconds <s>', 'long-poll wait per receive, 0 to 20', positiveInt('--wait-seconds', 0, 20), 20)
+    .option('--follow', 'keep pulling until interrupted (Ctrl-C finishes the batch in hand, then exits)')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+Messages are deleted from the queue only after their events are committed, so a crash re-reads
+them and the dedupe key keeps the second read harmless.
+
+Examples:
+  $ marketer events pull --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events
+  $ marketer events pull --follow
+`,
+    )
+    .action(async (opts: { queueUrl?: string; max?: number; waitSeconds: number; follow?: boolean }, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      const queueUrl = opts.queueUrl ?? ctx.config.sqsQueueUrl;
+      if (!queueUrl) {
+        throw inputError('NO_QUEUE', 'No SQS queue to pull from.', { hint: 'Pass --queue-url, or set sqs_queue_url in marketer.yaml (or MARKETER_SQS_QUEUE_URL).' });
+      }
+      await withDatabase(ctx, async ({ db }) => {
+        const stop = new AbortController();
+        const onSignal = () => {
+          if (stop.signal.aborted) process.exit(130);
+          if (!ctx.out.json) process.stderr.write(chalk.dim('\nFinishing the batch in hand (Ctrl-C again to quit at once)…\n'));
+          stop.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        const progress = ctx.out.progress('Pulling events');
+        try {
+          const result = await pullEvents(db, {
+            queueUrl,
+            region: ctx.config.awsRegion,
+            max: opts.max,
+            waitSeconds: opts.waitSeconds,
+            follow: Boolean(opts.follow),
+            signal: stop.signal,
+            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic },
+            onBatch: (t) => progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
+          });
+          progress.done();
+          report(ctx, result, 'Pulled');
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      });
+    });
+}

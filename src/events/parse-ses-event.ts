@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * SES event records, typed at the edge. Two record formats reach us:
+ * - event publishing (configuration set → SNS): `eventType`, `mail.tags` with our EmailTags;
+ * - the older identity notifications: `notificationType` (Bounce, Complaint, Delivery), no tags.
+ * Either may arrive inside an SNS envelope (`Type: "Notification"`, `Message` = the record as a
+ * string) or raw (SNS raw message delivery, S3/Firehose exports).
+ */
+
+export const KNOWN_EVENT_TYPES = [
+  'Send',
+  'Delivery',
+  'Bounce',
+  'Complaint',
+  'Open',
+  'Click',
+  'Reject',
+  'Rendering Failure',
+  'DeliveryDelay',
+  'Subscription',
+] as const;
+export type KnownEventType = (typeof KNOWN_EVENT_TYPES)[number];
+
+export type BounceType = 'Permanent' | 'Transient' | 'Undetermined';
+
+export interface SesEvent {
+  /** The SES name (`Rendering Failure` keeps its space), or an unknown type's own name. */
+  type: string;
+  known: boolean;
+  /** The event's own time (not the send time, not the ingest time). */
+  time: Date;
+  /** `sns:<MessageId>` when an envelope gave one, else `sha256:<hash of the record>`. */
+  dedupeKey: string;
+  messageId: string | undefined;
+  /** EmailTag `delivery=<deliveries.id>`, digits only. */
+  deliveryTag: string | undefined;
+  /** EmailTag `campaign=<id>`. */
+  campaignTag: number | undefined;
+  /** The address this event is about, as SES reported it (bounced/complained/destination). */
+  recipient: string | undefined;
+  bounce: { type: BounceType; subType: string } | undefined;
+  click: { link: string; linkTags: Record<string, string[]> } | undefined;
+  /** A Subscription event whose new preferences opt out (all topics, or the topic we send to). */
+  unsubscribeAll: boolean;
+  optedOutTopics: string[];
+  /** What is worth keeping of the record: the event's own object, or all of an unknown record. */
+  payload: Record<string, unknown>;
+}
+
+export interface RecordInput {
+  /** Where the record came from, for messages: `file.jsonl:12`, `sqs:<id>`, `item 3`. */
+  position: string;
+  record: unknown;
+  /** The SNS MessageId of the envelope that carried the record, stable across SNS retries. */
+  snsMessageId: string | undefined;
+}
+
+export interface Malformed {
+  position: string;
+  reason: string;
+}
+
+// Links beyond this are cut so that every key built from one fits a btree entry (2,704 bytes).
+const MAX_LINK = 2000;
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** The event's sub-object name in an event-publishing record. */
+const EVENT_KEY: Record<KnownEventType, string> = {
+  Send: 'send',
+  Delivery: 'delivery',
+  Bounce: 'bounce',
+  Complaint: 'complaint',
+  Open: 'open',
+  Click: 'click',
+  Reject: 'reject',
+  'Rendering Failure': 'failure',
+  DeliveryDelay: 'deliveryDelay',
+  Subscription: 'subscription',
+};
+
+function isKnown(type: string): type is KnownEventType {
+  return (KNOWN_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+/**
+ * Unwrap one JSON value into records: an array of them, an SNS envelope, or a record itself.
+ * Anything else is reported as malformed with its position.
+ */
+export function unwrapRecords(value: unknown, position: string, snsMessageId?: string): { records: RecordInput[]; malformed: Malformed[] } {
+  const records: RecordInput[] = [];
+  const malformed: Malformed[] = [];
+  const visit = (v: unknown, pos: string, sns: string | undefined, depth: number) => {
+    if (Array.isArray(v) && depth === 0) {
+      v.forEach((item, i) => visit(item, `${pos} item ${i + 1}`, sns, depth + 1));
+      return;
+    }
+    if (!isObject(v)) {
+      malformed.push({ position: pos, reason: `expected an SES event record or SNS envelope, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}` });
+      return;
+    }
+    if (typeof v.Message === 'string' && (v.Type === 'Notification' || v.TopicArn !== undefined)) {
+      let inner: unknown;
+      try {
+        inner = JSON.parse(v.Message);
+      } catch {
+        malformed.push({ position: pos, reason: 'SNS envelope whose Message is not JSON' });
+        return;
+      }
+      visit(inner, pos, str(v.MessageId) ?? sns, depth + 1);
+      return;
+    }
+    records.push({ position: pos, record: v, snsMessageId: sns });
+  };
+  visit(value, position, snsMessageId, 0);
+  return { records, malformed };
+}
+
+function parseTime(v: unknown): Date | undefined {
+  if (typeof v !== 'string') return undefined;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/** `"Ann" <ann@example.com>` → `ann@example.com`. */
+export function bareAddress(v: string): string {
+  const m = /<([^<>]+)>\s*$/.exec(v);
+  return (m ? m[1]! : v).trim();
+}
+
+function firstAddress(list: unknown, field?: string): string | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const first: unknown = list[0];
+  const raw = field ? (isObject(first) ? str(first[field]) : undefined) : str(first);
+  return raw ? bareAddress(raw) : undefined;
+}
+
+function readTags(mail: Json): Record<string, string[]> {
+  const tags: Record<string, string[]> = {};
+  if (!isObject(mail.tags)) return tags;
+  for (const [name, values] of Object.entries(mail.tags)) {
+    if (Array.isArray(values)) tags[name] = values.filter((x): x is string => typeof x === 'string');
+  }
+  return tags;
+}
+
+export function recordHash(record: unknown): string {
+  return createHash('sha256').update(JSON.stringify(record)).digest('hex');
+}
+
+/** One record into a typed event, or the reason it cannot be one. */
+export function parseSesRecord(input: RecordInput): SesEvent | Malformed {
+  const { record, position } = input;
+  const bad = (reason: string): Malformed => ({ position, reason });
+  if (!isObject(record)) return bad('not a JSON object');
+  const type = str(record.eventType) ?? str(record.notificationType);
+  if (!type) return bad('no eventType or notificationType');
+  const known = isKnown(type);
+  const mail = isObject(record.mail) ? record.mail : undefined;
+  const dedupeKey = input.snsMessageId ? `sns:${input.snsMessageId}` : `sha256:${recordHash(record)}`;
+
+  if (!known) {
+    // Stored raw so that nothing SES adds later is lost; counted, never acted on.
+    const sub = record[type.charAt(0).toLowerCase() + type.slice(1)];
+    const time = parseTime(isObject(sub) ? sub.timestamp : undefined) ?? parseTime(mail?.timestamp);
+    if (!time) return bad(`event type "${type}" has no timestamp`);
+    const tags = mail ? readTags(mail) : {};
+    return {
+      type, known: false, time, dedupeKey,
+      messageId: str(mail?.messageId),
+      deliveryTag: digits(tags.delivery?.[0]),
+      campaignTag: campaignNumber(tags.campaign?.[0]),
+      recipient: mail ? firstAddress(mail.destination) : undefined,
+      bounce: undefined, click: undefined, unsubscribeAll: false, optedOutTopics: [],
+      payload: record,
+    };
+  }
+
+  if (!mail) return bad(`${type} record has no "mail" object`);
+  const messageId = str(mail.messageId);
+  if (!messageId) return bad(`${type} record has no mail.messageId`);
+  const body = record[EVENT_KEY[type]];
+  const sub: Json = isObject(body) ? body : {};
+  if (!isObject(body) && type !== 'Send') return bad(`${type} record has no "${EVENT_KEY[type]}" object`);
+  const time = parseTime(sub.timestamp) ?? parseTime(mail.timestamp);
+  if (!time) return bad(`${type} record has no valid timestamp`);
+  const tags = readTags(mail);
+
+  let recipient = firstAddress(mail.destination);
+  let bounce: SesEvent['bounce'];
+  let click: SesEvent['click'];
+  let unsubscribeAll = false;
+  const optedOutTopics: string[] = [];
+  switch (type) {
+    case 'Bounce': {
+      const bt = str(sub.bounceType);
+      if (bt !== 'Permanent' && bt !== 'Transient' && bt !== 'Undetermined') {
+        return bad(`Bounce with bounceType ${JSON.stringify(sub.bounceType)} (expected Permanent, Transient or Undetermined)`);
+      }
+      bounce = { type: bt, subType: str(sub.bounceSubType) ?? 'Undetermined' };
+      recipient = firstAddress(sub.bouncedRecipients, 'emailAddress') ?? recipient;
+      break;
+    }
+    case 'Complaint':
+      recipient = firstAddress(sub.complainedRecipients, 'emailAddress') ?? recipient;
+      break;
+    case 'Delivery':
+      recipient = firstAddress(sub.recipients) ?? recipient;
+      break;
+    case 'DeliveryDelay':
+      recipient = firstAddress(sub.delayedRecipients, 'emailAddress') ?? recipient;
+      break;
+    case 'Click': {
+      const link = str(sub.link);
+      if (!link) return bad('Click record has no click.link');
+      const linkTags: Record<string, string[]> = {};
+      if (isObject(sub.linkTags)) {
+        for (const [k, v] of Object.entries(sub.linkTags)) {
+          if (Array.isArray(v)) linkTags[k] = v.filter((x): x is string => typeof x === 'string');
+        }
+      }
+      click = { link: link.slice(0, MAX_LINK), linkTags };
+      break;
+    }
+    case 'Subscription': {
+      const prefs = isObject(sub.newTopicPreferences) ? sub.newTopicPreferences : {};
+      unsubscribeAll = prefs.unsubscribeAll === true;
+      if (Array.isArray(prefs.topicSubscriptionStatus)) {
+        for (const t of prefs.topicSubscriptionStatus) {
+          if (isObject(t) && t.subscriptionStatus === 'OptOut' && typeof t.topicName === 'string') optedOutTopics.push(t.topicName);
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return {
+    type, known: true, time, dedupeKey, messageId,
+    deliveryTag: digits(tags.delivery?.[0]),
+    campaignTag: campaignNumber(tags.campaign?.[0]),
+    recipient,
+    bounce, click, unsubscribeAll, optedOutTopics,
+    payload: sub,
+  };
+}
+
+function digits(v: string | undefined): string | undefined {
+  return v !== undefined && /^\d{1,18}$/.test(v) ? v : undefined;
+}
+
+function campaignNumber(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d{1,9}$/.test(v)) return undefined;
+  return Number(v);
+}
+
+export function isMalformed(v: SesEvent | Malformed): v is Malformed {
+  return 'reason' in v;
+}
+
+/** Does this Subscription event take the person off our list? */
+export function unsubscribes(event: SesEvent, topic: string | undefined): boolean {
+  if (event.type !== 'Subscription') return false;
+  if (event.unsubscribeAll) return true;
+  return topic === undefined ? event.optedOutTopics.length > 0 : event.optedOutTopics.includes(topic);
+}
