@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
   schedule_at    text,
   late_policy    text NOT NULL DEFAULT 'send' CHECK (late_policy IN ('send', 'skip')),
   late_grace     interval NOT NULL DEFAULT '6 hours',
+  -- The YAML and template as first sent, so a refused change can say what differs.
+  source_yaml      text,
+  source_template  text,
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
   finished_at    timestamptz

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { openDatabase, type DbHandle, type OpenOptions } from '../db/connect.js';
 import { createOutput, type Output } from './output.js';
+import { MarketerError } from '../errors.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -37,4 +38,24 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle
   } finally {
     await handle.close();
   }
+}
+
+/** Ends a command with an exit code after it has printed its own report. */
+export class ReportedExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+/**
+ * On a CI runner the disk is thrown away after the job, and with it the embedded database's
+ * ledger: the next run would mail everyone again. Commands that send or record refuse there.
+ */
+export function refuseEphemeralDatabase(ctx: CommandContext, command: string, allow: boolean | undefined): void {
+  const ci = process.env.GITHUB_ACTIONS || process.env.CI;
+  if (!ci || ctx.config.databaseUrl || allow) return;
+  throw new MarketerError('EPHEMERAL_DATABASE', `Refusing to run "marketer ${command}" on a CI runner with the embedded database: the runner's disk, and with it the record of who was already mailed, is thrown away after the job, so the next run would send again.`, {
+    exitCode: 2,
+    hint: 'Set DATABASE_URL to a Postgres that outlives the job (a managed Postgres or Timescale service), or pass --allow-ephemeral-db if you really mean it.',
+  });
 }

@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { isMarketerError } from '../errors.js';
 import { commands } from './commands/index.js';
+import { ReportedExit } from './context.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version arrive here as "errors" with exit code 0.
       return err.exitCode === 0 ? 0 : 2;
     }
+    if (err instanceof ReportedExit) return err.exitCode;
     if (isMarketerError(err)) {
       if (json) {
         process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details, hint: err.hint ?? null } }, null, 2)}\n`);

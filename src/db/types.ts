@@ -44,6 +44,8 @@ export interface CampaignsTable {
   schedule_at: string | null;
   late_policy: Generated<'send' | 'skip'>;
   late_grace: ColumnType<unknown, string | undefined, string>;
+  source_yaml: string | null;
+  source_template: string | null;
   created_at: TimestampDefault;
   updated_at: TimestampDefault;
   finished_at: Timestamp | null;

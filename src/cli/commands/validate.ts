@@ -1,0 +1,93 @@
+import path from 'node:path';
+import chalk from 'chalk';
+import type { Command } from 'commander';
+import { checkCampaigns, compileCampaign, formatProblem, type Problem } from '../../campaigns/index.js';
+import { inputError, isMarketerError } from '../../errors.js';
+import { commandContext } from '../context.js';
+
+export const CAMPAIGN_FILE_HELP = `
+The campaign file (campaigns/*.yaml):
+  id: 42                       required; a unique whole number: \`marketer stats 42\`
+  name: Weekly update          required; for you, not the recipient
+  subject: "{{ first_name | default('there') }}, this week"   required; Nunjucks, one line
+  preheader: Three things we shipped     optional; the inbox preview line
+  from: "Jane <jane@example.com>"        default: from in marketer.yaml
+  reply_to: support@example.com          one address or a list; default: reply_to in marketer.yaml
+  template: templates/weekly.mjml        required; relative to the folder of marketer.yaml
+  data: { hero_url: "https://…" }        campaign variables: {{ data.hero_url }}
+  audience: { tags: [newsletter], exclude_tags: [churned] }   default: every active subscriber
+  schedule: { at: "2026-12-01 08:00", timezone: subscriber, late: send, late_grace: 6h }
+      at: local wall-clock time (omit to send now); timezone: subscriber (each one's own) or
+      an IANA zone; late: send | skip a wave that is already late; late_grace: e.g. 6h, 90m
+  utm: { source: newsletter, medium: email, campaign: weekly-48 }   also term, content
+  transactional: false         true: no unsubscribe link or List-Unsubscribe headers
+
+Template variables: email, first_name, last_name, timezone, attributes.<name>, data.<name>,
+unsubscribe_url, campaign.id, campaign.name, subject, preheader. A marketing template must link
+{{ unsubscribe_url }}. Full reference: docs/campaign-file.md`;
+
+interface CampaignResult {
+  id: number;
+  name: string;
+  file: string;
+  template: string;
+  contentHash: string;
+  links: number;
+  warnings: string[];
+}
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('Check campaign files and their templates (default: every file under campaigns/)')
+    .argument('[paths...]', 'campaign files or folders')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', `
+Examples:
+  $ marketer validate
+  $ marketer validate campaigns/weekly.yaml --json
+${CAMPAIGN_FILE_HELP}
+
+Exit code 2 when anything is wrong, with every problem as file:line:col: message (hint).
+`)
+    .action(async (paths: string[], _opts, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      const report = await checkCampaigns(paths.map((p) => path.resolve(p)), ctx.config);
+      const problems: Problem[] = [...report.problems];
+      const ok: CampaignResult[] = [];
+      for (const campaign of report.campaigns) {
+        try {
+          const compiled = await compileCampaign(campaign, ctx.config);
+          ok.push({
+            id: campaign.id,
+            name: campaign.name,
+            file: campaign.relFile,
+            template: campaign.relTemplate,
+            contentHash: campaign.contentHash,
+            links: compiled.links.length,
+            warnings: campaign.warnings,
+          });
+        } catch (err) {
+          if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
+          // Already formatted; keep them as they are.
+          problems.push(...err.details.map((d) => ({ file: '', line: 0, col: 0, message: d })));
+        }
+      }
+      const lines = problems.map((p) => (p.file ? formatProblem(p) : p.message));
+      const warnings = [...new Set(ok.flatMap((c) => c.warnings))];
+      if (ctx.out.json && lines.length === 0) {
+        ctx.out.printJson({ ok: true, campaigns: ok, warnings });
+        return;
+      }
+      for (const w of warnings) ctx.out.warn(w);
+      if (lines.length > 0) {
+        throw inputError('CAMPAIGN_INVALID', `${lines.length === 1 ? '1 problem' : `${lines.length} problems`} found${ok.length > 0 ? ` (${ok.length} campaign${ok.length === 1 ? '' : 's'} OK)` : ''}:`, {
+          details: lines,
+          hint: 'The campaign file format is in `marketer validate --help` and docs/campaign-file.md.',
+        });
+      }
+      for (const c of ok) {
+        ctx.out.info(`${chalk.green('OK')} ${c.file}: campaign ${c.id} "${c.name}" (${c.template}, ${c.links} link${c.links === 1 ? '' : 's'})`);
+      }
+    });
+}

@@ -1,0 +1,63 @@
+import chalk from 'chalk';
+import type { CampaignCounts } from '../sending/ledger.js';
+import type { DispatchStatus } from '../sending/dispatch.js';
+import type { PlanResult } from '../sending/plan-campaign.js';
+import { formatNumber, table } from './output.js';
+
+export function formatPlan(p: PlanResult): string {
+  const lines: string[] = [];
+  lines.push(chalk.bold(`Campaign ${p.campaign}: ${p.name}`) + chalk.dim(`  (${p.file})`));
+  const ex = p.excluded;
+  lines.push(`Audience: ${formatNumber(p.audience)} subscribers` +
+    chalk.dim(`  (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`));
+  if (p.already_enqueued > 0) {
+    lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${formatNumber(p.would_enqueue)} new subscriber${p.would_enqueue === 1 ? '' : 's'} and mail nobody twice.`);
+  }
+  lines.push('');
+  if (p.waves.length === 0) lines.push('No waves: nobody to send to.');
+  else {
+    lines.push(table([
+      ['local time', 'fires at (UTC)', 'zones', 'recipients', ''],
+      ...p.waves.map((w) => [
+        w.local_time.replace('T', ' '),
+        w.fire_at.replace('T', ' ').replace(':00Z', 'Z'),
+        w.timezones.length > 3 ? `${w.timezones.slice(0, 3).join(', ')} +${w.timezones.length - 3}` : w.timezones.join(', '),
+        formatNumber(w.count),
+        w.skipped ? chalk.red('skipped (late)') : w.late ? chalk.yellow('late') : '',
+      ]),
+    ], { header: true }));
+  }
+  if (p.late > 0 || p.skipped > 0) {
+    lines.push('');
+    if (p.late > 0) lines.push(chalk.yellow(`${formatNumber(p.late)} would be sent late (their wave time has passed).`));
+    if (p.skipped > 0) lines.push(chalk.red(`${formatNumber(p.skipped)} would be skipped (more than late_grace late, late: skip).`));
+  }
+  lines.push('');
+  lines.push(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);
+  lines.push('Checks:');
+  for (const c of p.checks) lines.push(`  ${c.ok ? chalk.green('✓') : chalk.red('✗')} ${c.name}: ${c.detail}`);
+  return lines.join('\n');
+}
+
+export function formatStatus(s: DispatchStatus, counts?: { queued: number }): string {
+  const parts = [`sent ${formatNumber(s.sent)}`];
+  if (counts) parts.push(`queued ${formatNumber(counts.queued)}`);
+  parts.push(`failed ${formatNumber(s.failed)}`);
+  if (s.unknown) parts.push(`unknown ${formatNumber(s.unknown)}`);
+  if (s.skipped) parts.push(`skipped ${formatNumber(s.skipped)}`);
+  parts.push(`${s.achieved.toFixed(1)}/s`);
+  if (s.throttled) parts.push(`throttled ${formatNumber(s.throttled)}× (now ${s.rate.toFixed(1)}/s)`);
+  if (s.waiting && s.nextWave) parts.push(`next wave ${s.nextWave.toISOString().replace(/:\d\d\.\d{3}Z$/, 'Z')}`);
+  return parts.join(' · ');
+}
+
+export function formatCounts(c: CampaignCounts): string {
+  return table([
+    ['enqueued', formatNumber(c.enqueued)],
+    ['sent', formatNumber(c.sent)],
+    ['queued', formatNumber(c.queued + c.sending)],
+    ['failed', formatNumber(c.failed)],
+    ['unknown', formatNumber(c.unknown)],
+    ['skipped', formatNumber(c.skipped)],
+  ]);
+}

@@ -1,0 +1,292 @@
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import pLimit from 'p-limit';
+import { compileCampaign, loadCampaign, type CompiledCampaign } from '../campaigns/index.js';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/types.js';
+import { errorMessage } from '../errors.js';
+import { BatchWriter } from './batch-writer.js';
+import { systemClock, type Clock } from './clock.js';
+import {
+  claimDeliveries, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, pauseCampaign, recordResults,
+  recoverExpiredLeases, releaseUnattempted, renewLeases, skipLateDeliveries, type ClaimedDelivery, type DeliveryResult,
+} from './ledger.js';
+import type { Mailer, OutgoingMessage, SendOutcome } from './mailer.js';
+import { RateLimiter } from './rate-limiter.js';
+
+export interface DispatchStatus {
+  sent: number;
+  failed: number;
+  unknown: number;
+  skipped: number;
+  retries: number;
+  throttled: number;
+  /** Current pace of the limiter (messages per second). */
+  rate: number;
+  /** Messages per second achieved so far. */
+  achieved: number;
+  nextWave: Date | undefined;
+  waiting: boolean;
+}
+
+export interface DispatchResult extends DispatchStatus {
+  campaigns: number[];
+  finished: number[];
+  paused: { campaign: number; reason: string }[];
+  /** Why the run ended early, if it did. */
+  stopped: { reason: 'fatal' | 'interrupted'; message: string } | undefined;
+  recovered: { requeued: number; unknown: number };
+}
+
+export interface DispatchDeps {
+  db: Kysely<Database>;
+  mailer: Mailer;
+  config: Config;
+  clock?: Clock;
+  /** Compiles a campaign from its row; defaults to loading the file recorded by `send`. */
+  compile?: (campaignId: number) => Promise<CompiledCampaign>;
+  onStatus?: (s: DispatchStatus) => void;
+  signal?: AbortSignal;
+}
+
+export interface DispatchOptions {
+  worker: string;
+  campaignId?: number;
+  concurrency: number;
+  /** Messages per second. */
+  rate: number;
+  /** Keep going until every wave is sent, sleeping between waves. */
+  wait: boolean;
+  /** Send the campaign even if its file changed since sending began. */
+  allowChanged?: boolean;
+  batchSize?: number;
+  /** Longest sleep between looks for due work while waiting. */
+  pollMs?: number;
+  /** Attempts for errors that prove the mail was not accepted (throttling, 5xx, refused). */
+  maxAttempts?: number;
+}
+
+/**
+ * Send what is due: claim batches of due deliveries, render each, pace them with the rate
+ * limiter, send with bounded concurrency, record each outcome. Memory stays flat: at most a
+ * couple of batches are held, however long the list.
+ */
+export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<DispatchResult> {
+  const { db, mailer, config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const batchSize = o.batchSize ?? Math.max(50, o.concurrency * 4);
+  const maxAttempts = o.maxAttempts ?? 8;
+  const limiter = new RateLimiter(o.rate, { floor: Math.min(1, o.rate) });
+  const limit = pLimit(o.concurrency);
+  const startedAt = performance.now();
+  const status: DispatchStatus = { sent: 0, failed: 0, unknown: 0, skipped: 0, retries: 0, throttled: 0, rate: o.rate, achieved: 0, nextWave: undefined, waiting: false };
+  const result: DispatchResult = { ...status, campaigns: [], finished: [], paused: [], stopped: undefined, recovered: { requeued: 0, unknown: 0 } };
+  const touched = new Set<number>();
+  const consecutiveFailures = new Map<number, number>();
+  const pausedHere = new Set<number>();
+  const compiled = new Map<number, Promise<CompiledCampaign>>();
+  let stop: DispatchResult['stopped'];
+  const stopController = new AbortController();
+  const halt = (s: NonNullable<DispatchResult['stopped']>) => {
+    stop ??= s;
+    stopController.abort();
+  };
+  deps.signal?.addEventListener('abort', () => halt({ reason: 'interrupted', message: 'interrupted' }), { once: true });
+  if (deps.signal?.aborted) halt({ reason: 'interrupted', message: 'interrupted' });
+
+  const compile = deps.compile ?? (async (campaignId: number) => {
+    const row = await db.selectFrom('campaigns').select(['file', 'content_hash']).where('id', '=', campaignId).executeTakeFirstOrThrow();
+    const campaign = await loadCampaign(path.resolve(config.root, row.file), config);
+    if (campaign.contentHash !== row.content_hash && !o.allowChanged) {
+      throw new Error(`${row.file} differs from the version this campaign started sending with; run "marketer send ${row.file}" to see what changed`);
+    }
+    return compileCampaign(campaign, config);
+  });
+  const compiledFor = (id: number) => {
+    let p = compiled.get(id);
+    if (!p) {
+      p = compile(id);
+      compiled.set(id, p);
+    }
+    return p;
+  };
+
+  const attempts = new BatchWriter<string, boolean>(async (ids) => {
+    const held = await markAttempted(db, o.worker, ids);
+    return ids.map((id) => held.has(id));
+  }, { maxItems: o.concurrency, maxDelayMs: 2 });
+  const results = new BatchWriter<DeliveryResult, void>(async (items) => {
+    await recordResults(db, items);
+    return items.map(() => undefined);
+  }, { maxItems: 200, maxDelayMs: 50 });
+
+  const heartbeat = setInterval(() => {
+    renewLeases(db, o.worker, config.leaseSeconds).catch(() => undefined);
+  }, Math.max(1000, (config.leaseSeconds * 1000) / 3));
+
+  const report = () => {
+    status.rate = limiter.rate;
+    const secs = (performance.now() - startedAt) / 1000;
+    status.achieved = secs > 0 ? status.sent / secs : 0;
+    deps.onStatus?.({ ...status });
+  };
+  const reportTimer = setInterval(report, 500);
+
+  const sendWithRetry = async (message: OutgoingMessage): Promise<SendOutcome> => {
+    let outcome: SendOutcome = { kind: 'retry', error: 'not attempted', throttled: false };
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      outcome = await mailer.send(message);
+      if (outcome.kind !== 'retry') return outcome;
+      status.retries += 1;
+      if (outcome.throttled) {
+        status.throttled += 1;
+        limiter.throttled();
+      }
+      if (attempt === maxAttempts || stopController.signal.aborted) break;
+      // Exponential backoff with full jitter: 100 ms, 200 ms, … capped at 10 s.
+      const backoff = Math.random() * Math.min(10_000, 100 * 2 ** (attempt - 1));
+      await new Promise((r) => setTimeout(r, backoff));
+      await limiter.take();
+    }
+    return outcome;
+  };
+
+  const handle = async (row: ClaimedDelivery): Promise<void> => {
+    touched.add(row.campaign_id);
+    if (stopController.signal.aborted || pausedHere.has(row.campaign_id)) {
+      await results.add({ id: row.id, status: 'queued', error: null });
+      return;
+    }
+    if (row.suppressed) {
+      status.skipped += 1;
+      await results.add({ id: row.id, status: 'skipped', error: 'suppressed' });
+      return;
+    }
+    let compiledCampaign: CompiledCampaign;
+    try {
+      compiledCampaign = await compiledFor(row.campaign_id);
+    } catch (err) {
+      // Without its content a campaign cannot be sent by anyone here: pause it, visibly.
+      if (!pausedHere.has(row.campaign_id)) {
+        pausedHere.add(row.campaign_id);
+        const reason = `cannot load the campaign: ${errorMessage(err)}`;
+        result.paused.push({ campaign: row.campaign_id, reason });
+        await pauseCampaign(db, row.campaign_id, reason);
+      }
+      await results.add({ id: row.id, status: 'queued', error: null });
+      return;
+    }
+    let message: OutgoingMessage;
+    try {
+      const r = compiledCampaign.render({
+        subscriberId: row.subscriber_id, email: row.email, first_name: row.first_name, last_name: row.last_name,
+        timezone: row.timezone, attributes: row.attributes,
+      });
+      message = {
+        to: row.email, from: r.from, replyTo: r.replyTo, subject: r.subject, html: r.html, text: r.text, headers: r.headers,
+        listManagement: r.listManagement, deliveryId: row.id, campaignId: row.campaign_id,
+        tags: [{ name: 'campaign', value: String(row.campaign_id) }, { name: 'delivery', value: row.id }],
+      };
+    } catch (err) {
+      status.failed += 1;
+      await results.add({ id: row.id, status: 'failed', error: `render: ${errorMessage(err)}` });
+      return;
+    }
+    await limiter.take();
+    if (stopController.signal.aborted) {
+      await results.add({ id: row.id, status: 'queued', error: null });
+      return;
+    }
+    // Recorded before the request leaves: if this process dies from here on, the row becomes
+    // `unknown` rather than being sent again.
+    if (!(await attempts.add(row.id))) return;
+    const outcome = await sendWithRetry(message);
+    switch (outcome.kind) {
+      case 'sent':
+        status.sent += 1;
+        consecutiveFailures.set(row.campaign_id, 0);
+        await results.add({ id: row.id, status: 'sent', messageId: outcome.messageId, at: clock.now() });
+        return;
+      case 'failed': {
+        status.failed += 1;
+        await results.add({ id: row.id, status: 'failed', error: outcome.error });
+        const n = (consecutiveFailures.get(row.campaign_id) ?? 0) + 1;
+        consecutiveFailures.set(row.campaign_id, n);
+        if (n >= config.maxConsecutiveFailures && !pausedHere.has(row.campaign_id)) {
+          pausedHere.add(row.campaign_id);
+          const reason = `${n} sends in a row failed; last error: ${outcome.error}`;
+          result.paused.push({ campaign: row.campaign_id, reason });
+          await pauseCampaign(db, row.campaign_id, reason);
+        }
+        return;
+      }
+      case 'unknown':
+        status.unknown += 1;
+        await results.add({ id: row.id, status: 'unknown', error: outcome.error });
+        return;
+      case 'retry':
+        // Proven not accepted, but still refused after every attempt: back to the queue.
+        await results.add({ id: row.id, status: 'queued', error: outcome.error });
+        return;
+      case 'fatal':
+        await results.add({ id: row.id, status: 'queued', error: outcome.error });
+        halt({ reason: 'fatal', message: outcome.error });
+        return;
+    }
+  };
+
+  try {
+    result.recovered = await recoverExpiredLeases(db);
+    const inFlight = new Set<Promise<void>>();
+    let lastHousekeeping = 0;
+    while (!stopController.signal.aborted) {
+      const nowMs = performance.now();
+      if (nowMs - lastHousekeeping > 5_000) {
+        lastHousekeeping = nowMs;
+        const rec = await recoverExpiredLeases(db);
+        result.recovered.requeued += rec.requeued;
+        result.recovered.unknown += rec.unknown;
+        status.skipped += await skipLateDeliveries(db, clock.now(), o.campaignId);
+      }
+      // Keep about one batch in flight and claim the next while it drains, so the pipe never
+      // empties between batches and never holds more than two.
+      while (inFlight.size > batchSize) await Promise.race(inFlight);
+      const rows = await claimDeliveries(db, { worker: o.worker, limit: batchSize, now: clock.now(), leaseSeconds: config.leaseSeconds, campaignId: o.campaignId });
+      if (rows.length > 0) {
+        status.waiting = false;
+        for (const row of rows) {
+          const p: Promise<void> = limit(() => handle(row)).catch((err: unknown) => {
+            // A database error while recording: the lease will lapse and recovery settles the row.
+            halt({ reason: 'fatal', message: `database error: ${errorMessage(err)}` });
+          }).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        }
+        continue;
+      }
+      await Promise.all(inFlight);
+      lastHousekeeping = 0;
+      await results.drain();
+      if (!o.wait) break;
+      if (!(await hasPendingWork(db, o.campaignId))) break;
+      status.nextWave = await nextDueAt(db, o.campaignId);
+      status.waiting = true;
+      report();
+      const pollMs = o.pollMs ?? 15_000;
+      const untilNext = status.nextWave ? status.nextWave.getTime() - clock.now().getTime() : pollMs;
+      await clock.sleep(Math.max(50, Math.min(pollMs, untilNext)), stopController.signal);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    clearInterval(heartbeat);
+    clearInterval(reportTimer);
+    await attempts.drain();
+    await results.drain();
+    await releaseUnattempted(db, o.worker).catch(() => undefined);
+  }
+  result.campaigns = [...touched].sort((a, b) => a - b);
+  const candidates = o.campaignId !== undefined ? [...new Set([...result.campaigns, o.campaignId])] : result.campaigns;
+  result.finished = await finishCampaigns(db, candidates);
+  report();
+  Object.assign(result, status, { stopped: stop });
+  return result;
+}

@@ -1,0 +1,214 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/types.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface ClaimedDelivery {
+  id: string;
+  campaign_id: number;
+  subscriber_id: string;
+  due_at: Date;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  timezone: string;
+  attributes: Record<string, unknown>;
+  /** Unsubscribed, bounced, complained or suppressed since enqueue: must not be mailed. */
+  suppressed: boolean;
+}
+
+/**
+ * Claim up to `limit` due deliveries of running campaigns for `worker`, in due order.
+ *
+ * One statement: the CTE picks rows FOR UPDATE SKIP LOCKED, so concurrent workers each get
+ * different rows without waiting on each other, and the UPDATE marks them `sending` with a
+ * lease. Alternatives measured against it on 1M queued rows elsewhere (advisory locks per row,
+ * SELECT then UPDATE in two round trips) either serialise workers or need a second statement
+ * that can lose a race; this shape is the one graphile-worker and Que settled on.
+ * The partial index deliveries_queued_due_idx keeps the scan to queued rows only.
+ *
+ * Suppression is re-checked here, after enqueue: a subscriber who unsubscribed or bounced in
+ * between comes back flagged and is skipped, never sent.
+ */
+export async function claimDeliveries(
+  db: Db,
+  o: { worker: string; limit: number; now: Date; leaseSeconds: number; campaignId?: number },
+): Promise<ClaimedDelivery[]> {
+  const campaignFilter = o.campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${o.campaignId}`;
+  const { rows } = await sql<ClaimedDelivery>`
+    WITH picked AS (
+      SELECT d.id FROM deliveries d
+      JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
+      WHERE d.status = 'queued' AND d.due_at <= ${o.now} ${campaignFilter}
+      ORDER BY d.due_at
+      LIMIT ${o.limit}
+      FOR UPDATE OF d SKIP LOCKED
+    ), claimed AS (
+      UPDATE deliveries d
+      SET status = 'sending', claimed_by = ${o.worker}, claimed_at = now(), attempted_at = NULL,
+          lease_until = now() + make_interval(secs => ${o.leaseSeconds}), attempts = d.attempts + 1
+      FROM picked WHERE d.id = picked.id
+      RETURNING d.id, d.campaign_id, d.subscriber_id, d.due_at
+    )
+    SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at,
+           s.email, s.first_name, s.last_name, s.timezone, s.attributes,
+           (s.status <> 'active' OR EXISTS (
+              SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(s.email), 'UTF8')))) AS suppressed
+    FROM claimed JOIN subscribers s ON s.id = claimed.subscriber_id
+    ORDER BY claimed.due_at`.execute(db);
+  return rows;
+}
+
+/**
+ * Mark rows as about to leave for SES, in one statement, just before their requests go out.
+ * Returns the ids still held by this worker: a row whose lease lapsed (and was recovered by
+ * someone else) must not be sent.
+ */
+export async function markAttempted(db: Db, worker: string, ids: string[]): Promise<Set<string>> {
+  const { rows } = await sql<{ id: string }>`
+    UPDATE deliveries SET attempted_at = now()
+    WHERE id = ANY(${ids}::bigint[]) AND claimed_by = ${worker} AND status = 'sending'
+    RETURNING id`.execute(db);
+  return new Set(rows.map((r) => r.id));
+}
+
+export type DeliveryResult =
+  | { id: string; status: 'sent'; messageId: string; at: Date }
+  | { id: string; status: 'failed' | 'unknown' | 'skipped'; error: string }
+  | { id: string; status: 'queued'; error: string | null };
+
+/**
+ * Record outcomes in one statement. A `sent` result also applies to a row another worker
+ * already moved to `unknown` after our lease lapsed: we know better.
+ */
+export async function recordResults(db: Db, results: DeliveryResult[]): Promise<void> {
+  if (results.length === 0) return;
+  const ids = results.map((r) => r.id);
+  const statuses = results.map((r) => r.status);
+  const messageIds = results.map((r) => (r.status === 'sent' ? r.messageId : null));
+  const sentAt = results.map((r) => (r.status === 'sent' ? r.at.toISOString() : null));
+  const errors = results.map((r) => (r.status === 'sent' ? null : r.error));
+  await sql`
+    UPDATE deliveries d
+    SET status = v.status,
+        message_id = coalesce(v.message_id, d.message_id),
+        sent_at = coalesce(v.sent_at, d.sent_at),
+        error = v.error,
+        claimed_by = NULL, lease_until = NULL,
+        attempted_at = CASE WHEN v.status = 'queued' THEN NULL ELSE d.attempted_at END
+    FROM unnest(${ids}::bigint[], ${statuses}::text[], ${messageIds}::text[], ${sentAt}::timestamptz[], ${errors}::text[])
+         AS v(id, status, message_id, sent_at, error)
+    WHERE d.id = v.id AND (d.status = 'sending' OR (d.status = 'unknown' AND v.status = 'sent'))`.execute(db);
+}
+
+/** Keep this worker's claims alive while it works. */
+export async function renewLeases(db: Db, worker: string, leaseSeconds: number): Promise<number> {
+  const r = await sql`
+    UPDATE deliveries SET lease_until = now() + make_interval(secs => ${leaseSeconds})
+    WHERE status = 'sending' AND claimed_by = ${worker}`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Rows whose worker stopped renewing its lease (crashed, killed, lost its connection): back to
+ * the queue if the request never left, `unknown` if it may have (SES has no idempotency key, so
+ * only the SES Send event can settle those).
+ */
+export async function recoverExpiredLeases(db: Db): Promise<{ requeued: number; unknown: number }> {
+  const { rows } = await sql<{ status: string; n: number }>`
+    WITH lapsed AS (
+      UPDATE deliveries
+      SET status = CASE WHEN attempted_at IS NULL THEN 'queued' ELSE 'unknown' END,
+          error = CASE WHEN attempted_at IS NULL THEN error
+                       ELSE 'worker stopped during the send; outcome unknown until SES reports it' END,
+          claimed_by = NULL, lease_until = NULL
+      WHERE status = 'sending' AND lease_until < now()
+      RETURNING status
+    ) SELECT status, count(*)::int AS n FROM lapsed GROUP BY status`.execute(db);
+  return {
+    requeued: rows.find((r) => r.status === 'queued')?.n ?? 0,
+    unknown: rows.find((r) => r.status === 'unknown')?.n ?? 0,
+  };
+}
+
+/** Give back rows this worker claimed but never attempted (on stop or interrupt). */
+export async function releaseUnattempted(db: Db, worker: string): Promise<number> {
+  const r = await sql`
+    UPDATE deliveries SET status = 'queued', claimed_by = NULL, lease_until = NULL, attempts = greatest(attempts - 1, 0)
+    WHERE status = 'sending' AND claimed_by = ${worker} AND attempted_at IS NULL`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Waves that passed more than late_grace ago, in campaigns with `late: skip`, are skipped (and
+ * counted), never silently dropped. `late: send` campaigns send them late instead.
+ */
+export async function skipLateDeliveries(db: Db, now: Date, campaignId?: number): Promise<number> {
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${campaignId}`;
+  const r = await sql`
+    UPDATE deliveries d SET status = 'skipped', error = 'late: the wave passed more than late_grace ago'
+    FROM campaigns c
+    WHERE c.id = d.campaign_id AND c.status = 'running' AND c.late_policy = 'skip'
+      AND d.status = 'queued' AND d.due_at < ${now}::timestamptz - c.late_grace ${campaignFilter}`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** The earliest queued delivery of a running campaign, for sleeping until the next wave. */
+export async function nextDueAt(db: Db, campaignId?: number): Promise<Date | undefined> {
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${campaignId}`;
+  const { rows } = await sql<{ due_at: Date | null }>`
+    SELECT min(d.due_at) AS due_at FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
+    WHERE d.status = 'queued' ${campaignFilter}`.execute(db);
+  return rows[0]?.due_at ?? undefined;
+}
+
+/** Whether any delivery (of running campaigns) is still queued or in flight. */
+export async function hasPendingWork(db: Db, campaignId?: number): Promise<boolean> {
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${campaignId}`;
+  const { rows } = await sql<{ pending: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
+      WHERE d.status IN ('queued', 'sending') ${campaignFilter}) AS pending`.execute(db);
+  return rows[0]?.pending ?? false;
+}
+
+/** A campaign is done only when nothing is queued or in flight. */
+export async function finishCampaigns(db: Db, campaignIds: number[]): Promise<number[]> {
+  if (campaignIds.length === 0) return [];
+  const { rows } = await sql<{ id: number }>`
+    UPDATE campaigns c SET status = 'done', finished_at = now(), updated_at = now()
+    WHERE c.id = ANY(${campaignIds}::int[]) AND c.status = 'running'
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status IN ('queued', 'sending'))
+    RETURNING c.id`.execute(db);
+  return rows.map((r) => r.id);
+}
+
+export async function pauseCampaign(db: Db, campaignId: number, reason: string): Promise<void> {
+  await db.updateTable('campaigns').set({ status: 'paused', paused_reason: reason, updated_at: new Date() })
+    .where('id', '=', campaignId).where('status', '=', 'running').execute();
+}
+
+export interface CampaignCounts {
+  campaign: number;
+  enqueued: number;
+  sent: number;
+  failed: number;
+  unknown: number;
+  queued: number;
+  sending: number;
+  skipped: number;
+  status: string | null;
+}
+
+export async function campaignCounts(db: Db, campaignId: number): Promise<CampaignCounts> {
+  const { rows } = await sql<{ status: string; n: number }>`
+    SELECT status, count(*)::int AS n FROM deliveries WHERE campaign_id = ${campaignId} GROUP BY status`.execute(db);
+  const n = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
+  const campaign = await db.selectFrom('campaigns').select('status').where('id', '=', campaignId).executeTakeFirst();
+  return {
+    status: campaign?.status ?? null,
+    campaign: campaignId,
+    enqueued: rows.reduce((a, r) => a + r.n, 0),
+    sent: n('sent'), failed: n('failed'), unknown: n('unknown'), queued: n('queued'), sending: n('sending'), skipped: n('skipped'),
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * A token bucket that paces sends to `rate` per second, with a one-second burst. On throttling
+ * it slows to 70% (not below `floor`), and creeps back by 5% after every quiet `recoverAfterMs`.
+ */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  private current: number;
+  private lastThrottle = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly target: number,
+    private readonly options: { floor?: number; recoverAfterMs?: number; now?: () => number } = {},
+  ) {
+    this.current = target;
+    this.tokens = Math.min(1, target);
+    this.last = this.now();
+  }
+
+  get rate(): number {
+    return this.current;
+  }
+
+  private now(): number {
+    return (this.options.now ?? performance.now.bind(performance))();
+  }
+
+  /** Resolves when the caller may send one message. Calls are served in order. */
+  take(): Promise<void> {
+    const next = this.queue.then(() => this.waitForToken());
+    this.queue = next;
+    return next;
+  }
+
+  private async waitForToken(): Promise<void> {
+    for (;;) {
+      const now = this.now();
+      this.maybeRecover(now);
+      this.tokens = Math.min(Math.max(1, this.current), this.tokens + ((now - this.last) / 1000) * this.current);
+      this.last = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      const waitMs = ((1 - this.tokens) / this.current) * 1000;
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(waitMs))));
+    }
+  }
+
+  /** SES said "too many requests": slow down. */
+  throttled(): void {
+    this.lastThrottle = this.now();
+    this.current = Math.max(this.options.floor ?? 1, this.current * 0.7);
+    this.tokens = Math.min(this.tokens, 0);
+  }
+
+  private maybeRecover(now: number): void {
+    const after = this.options.recoverAfterMs ?? 10_000;
+    if (this.current < this.target && now - this.lastThrottle > after) {
+      this.current = Math.min(this.target, this.current * 1.05);
+      this.lastThrottle = now - after / 2;
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import http from 'node:http';
+import https from 'node:https';
+import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
+
+export interface SesMailerOptions {
+  region: string | undefined;
+  endpoint: string | undefined;
+  configurationSet: string | undefined;
+  /** Sockets kept open to SES; match the send concurrency. */
+  maxSockets: number;
+  requestTimeoutMs?: number;
+}
+
+// Names from the SESv2 API reference. Everything here is an answer from SES, so the mail was
+// not accepted; the split is whether trying again can help.
+const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
+const FATAL = new Set(['SendingPausedException', 'AccountSuspendedException', 'MailFromDomainNotVerifiedException']);
+// Socket errors before a request could have been read by SES.
+const NOT_SENT_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** Sort an SDK error into a SendOutcome (see mailer.ts for why each matters). */
+export function classifySesError(err: unknown): SendOutcome {
+  const e = (err ?? {}) as SdkError;
+  const name = e.name ?? 'Error';
+  const status = e.$metadata?.httpStatusCode;
+  const error = `${name}: ${(e.message ?? String(err)).slice(0, 500)}`;
+  if (THROTTLED.has(name) || status === 429) return { kind: 'retry', error, throttled: true };
+  if (FATAL.has(name)) return { kind: 'fatal', error };
+  if (status !== undefined && status >= 500) return { kind: 'retry', error, throttled: false };
+  if (status !== undefined && status >= 400) return { kind: 'failed', error };
+  if (NOT_SENT_ERRNOS.has(e.code ?? '') || NOT_SENT_ERRNOS.has(name)) return { kind: 'retry', error, throttled: false };
+  // No answer from SES (timeout, reset, aborted): the request may have been accepted.
+  return { kind: 'unknown', error };
+}
+
+export class SesMailer implements Mailer {
+  readonly name = 'ses';
+  private readonly client: SESv2Client;
+
+  constructor(private readonly options: SesMailerOptions) {
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+    this.client = new SESv2Client({
+      region: options.region ?? 'us-east-1',
+      endpoint: options.endpoint,
+      // SES has no idempotency key and the SDK would retry timeouts by itself, risking a
+      // second copy of a mail that was accepted. marketer retries only what proves non-delivery.
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: 5_000,
+        requestTimeout: options.requestTimeoutMs ?? 30_000,
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+      }),
+    });
+  }
+
+  async send(m: OutgoingMessage): Promise<SendOutcome> {
+    const input: SendEmailCommandInput = {
+      FromEmailAddress: m.from,
+      Destination: { ToAddresses: [m.to] },
+      ReplyToAddresses: m.replyTo.length > 0 ? m.replyTo : undefined,
+      Content: {
+        Simple: {
+          Subject: { Data: m.subject, Charset: 'UTF-8' },
+          Body: { Html: { Data: m.html, Charset: 'UTF-8' }, Text: { Data: m.text, Charset: 'UTF-8' } },
+          Headers: m.headers.length > 0 ? m.headers.map((h) => ({ Name: h.name, Value: h.value })) : undefined,
+        },
+      },
+      EmailTags: m.tags.map((t) => ({ Name: t.name, Value: t.value })),
+      ConfigurationSetName: this.options.configurationSet,
+      ListManagementOptions: m.listManagement
+        ? { ContactListName: m.listManagement.contactListName, TopicName: m.listManagement.topicName }
+        : undefined,
+    };
+    try {
+      const out = await this.client.send(new SendEmailCommand(input));
+      if (!out.MessageId) return { kind: 'unknown', error: 'SES answered without a MessageId' };
+      return { kind: 'sent', messageId: out.MessageId };
+    } catch (err) {
+      return classifySesError(err);
+    }
+  }
+
+  async quota(): Promise<SendQuota | undefined> {
+    const out = await this.client.send(new GetAccountCommand({}));
+    const q = out.SendQuota;
+    return {
+      max24HourSend: q?.Max24HourSend ?? -1,
+      sentLast24Hours: q?.SentLast24Hours ?? 0,
+      maxSendRate: q?.MaxSendRate ?? 1,
+      productionAccess: out.ProductionAccessEnabled ?? false,
+      sendingEnabled: out.SendingEnabled ?? true,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
