@@ -118,8 +118,9 @@ CREATE INDEX IF NOT EXISTS email_events_campaign_time_idx ON email_events (campa
 -- (figures in docs/events.md). On TimescaleDB they sit beside the continuous aggregate, so both
 -- engines give the same answers from the same queries.
 
--- Events per campaign, kind and hour. kind is the event type, with bounces split by type
--- ('Bounce:Permanent', 'Bounce:Transient', 'Bounce:Undetermined').
+-- Events per campaign, kind and 15-minute bucket (every zone's offset is a multiple of 15
+-- minutes, so hourly timelines come out exact in any zone). kind is the event type, bounces split
+-- by type ('Bounce:Permanent', 'Bounce:Transient', 'Bounce:Undetermined').
 CREATE TABLE IF NOT EXISTS campaign_event_counts (
   campaign_id  integer NOT NULL,
   kind         text NOT NULL,

@@ -1,0 +1,316 @@
+import { DateTime } from 'luxon';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/types.js';
+import { inputError } from '../errors.js';
+
+/**
+ * Figures for one campaign, as one JSON-able document (`marketer stats 42 --json` and
+ * `GET /api/campaigns/42/stats` return exactly this).
+ *
+ * Where each figure comes from:
+ * - ledger counts (recipients, sent, failed, unknown, skipped, queued) and per-recipient firsts
+ *   (delivered, unique opens/clicks, complained, unsubscribed): `deliveries`, one pass over the
+ *   campaign's rows;
+ * - totals (opens, clicks, bounces by type) and the timeline: `campaign_event_counts`, the
+ *   rollup ingest keeps beside `email_events`;
+ * - links: `campaign_link_counts`.
+ * Rates are fractions (0.0123 = 1.23%), null where the denominator is zero.
+ */
+export interface CampaignStats {
+  campaign: number;
+  name: string;
+  status: string;
+  timezone: string;
+  since: string | null;
+  recipients: number;
+  sent: number;
+  delivered: number;
+  bounced: { hard: number; soft: number };
+  complained: number;
+  unsubscribed: number;
+  opens: { unique: number; total: number };
+  clicks: { unique: number; total: number };
+  failed: number;
+  unknown: number;
+  /** Skipped deliveries: late waves (`late: skip`) and recipients suppressed before sending. */
+  skipped: number;
+  skippedBreakdown: { late: number; suppressed: number };
+  queued: number;
+  sending: number;
+  rates: {
+    delivery: number | null;
+    open: number | null;
+    click: number | null;
+    clickToOpen: number | null;
+    bounce: number | null;
+    complaint: number | null;
+  };
+  alerts: RateAlert[];
+  links: { url: string; unique: number; total: number }[];
+  waves: WaveStats[];
+  /** Hours in `timezone`, first to last hour with an open or click. */
+  timeline: { hour: string; opens: number; clicks: number }[];
+}
+
+export interface WaveStats {
+  timezone: string;
+  dueAt: string | null;
+  recipients: number;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  complained: number;
+  skipped: number;
+  failed: number;
+  unknown: number;
+  queued: number;
+}
+
+export interface RateAlert {
+  metric: 'bounce' | 'complaint';
+  level: 'warning' | 'critical';
+  rate: number;
+  threshold: number;
+  advice: string;
+}
+
+/**
+ * Mailbox providers' lines: SES reviews an account at a 5% bounce rate (and may pause it at
+ * 10%); Gmail and Yahoo's sender rules want spam complaints under 0.1% and never at 0.3%.
+ */
+export const THRESHOLDS = { bounce: 0.05, bouncePause: 0.1, complaintWarning: 0.001, complaintCritical: 0.003 } as const;
+
+export interface StatsOptions {
+  /** IANA zone for the timeline (default UTC; the CLI passes the viewer's). */
+  timezone?: string;
+  /** Count only events from this instant on (15-minute precision for totals and timeline). */
+  since?: Date;
+  /** How many links to list (most unique clicks first). */
+  topLinks?: number;
+}
+
+const n = (v: unknown) => Number(v ?? 0);
+const rate = (num: number, den: number) => (den > 0 ? num / den : null);
+
+interface WaveRow {
+  timezone: string;
+  due_at: Date | null;
+  recipients: string;
+  sent: string;
+  failed: string;
+  unknown: string;
+  skipped: string;
+  suppressed: string;
+  queued: string;
+  sending: string;
+  delivered: string;
+  opened: string;
+  clicked: string;
+  bounced: string;
+  complained: string;
+  unsubscribed: string;
+}
+
+export async function campaignStats(db: Kysely<Database>, campaignId: number, options: StatsOptions = {}): Promise<CampaignStats> {
+  const tz = options.timezone ?? 'UTC';
+  const since = options.since ?? null;
+  const campaign = await db.selectFrom('campaigns').select(['id', 'name', 'status']).where('id', '=', campaignId).executeTakeFirst();
+  if (!campaign) {
+    throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
+  }
+  const sinceTs = since?.toISOString() ?? null;
+  // One pass over the campaign's ledger rows via deliveries_campaign_id_subscriber_id_key;
+  // 1M deliveries in ~150 ms (figures in docs/events.md).
+  const waves = await sql<WaveRow>`
+    SELECT timezone, min(due_at) AS due_at, count(*) AS recipients,
+      count(*) FILTER (WHERE status = 'sent') AS sent,
+      count(*) FILTER (WHERE status = 'failed') AS failed,
+      count(*) FILTER (WHERE status = 'unknown') AS unknown,
+      count(*) FILTER (WHERE status = 'skipped') AS skipped,
+      count(*) FILTER (WHERE status = 'skipped' AND error = 'suppressed') AS suppressed,
+      count(*) FILTER (WHERE status = 'queued') AS queued,
+      count(*) FILTER (WHERE status = 'sending') AS sending,
+      count(delivered_at) FILTER (WHERE delivered_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS delivered,
+      count(opened_at) FILTER (WHERE opened_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS opened,
+      count(clicked_at) FILTER (WHERE clicked_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS clicked,
+      count(bounced_at) FILTER (WHERE bounced_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS bounced,
+      count(complained_at) FILTER (WHERE complained_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS complained,
+      count(unsubscribed_at) FILTER (WHERE unsubscribed_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS unsubscribed
+    FROM deliveries WHERE campaign_id = ${campaignId}
+    GROUP BY timezone ORDER BY min(due_at), timezone`.execute(db);
+  const kinds = await sql<{ kind: string; events: string }>`
+    SELECT kind, sum(events) AS events FROM campaign_event_counts
+    WHERE campaign_id = ${campaignId} AND bucket > coalesce(${sinceTs}::timestamptz - interval '15 minutes', '-infinity')
+    GROUP BY kind`.execute(db);
+  const links = await sql<{ link: string; unique_clicks: string; clicks: string }>`
+    SELECT link, unique_clicks, clicks FROM campaign_link_counts WHERE campaign_id = ${campaignId}
+    ORDER BY unique_clicks DESC, clicks DESC, link LIMIT ${options.topLinks ?? 10}`.execute(db);
+  // date_trunc with a zone keeps the two 01:00 hours of a DST fall-back apart.
+  const hours = await sql<{ hour: Date; opens: string; clicks: string }>`
+    SELECT date_trunc('hour', bucket, ${tz}) AS hour,
+      sum(events) FILTER (WHERE kind = 'Open') AS opens, sum(events) FILTER (WHERE kind = 'Click') AS clicks
+    FROM campaign_event_counts
+    WHERE campaign_id = ${campaignId} AND kind IN ('Open', 'Click')
+      AND bucket > coalesce(${sinceTs}::timestamptz - interval '15 minutes', '-infinity')
+    GROUP BY 1 ORDER BY 1`.execute(db);
+
+  const total = (k: string) => n(kinds.rows.find((r) => r.kind === k)?.events);
+  const sum = (f: (w: WaveRow) => string) => waves.rows.reduce((s, w) => s + n(f(w)), 0);
+  const sent = sum((w) => w.sent);
+  const delivered = sum((w) => w.delivered);
+  const uniqueOpens = sum((w) => w.opened);
+  const uniqueClicks = sum((w) => w.clicked);
+  const complained = sum((w) => w.complained);
+  const hard = total('Bounce:Permanent');
+  const skipped = sum((w) => w.skipped);
+  const suppressed = sum((w) => w.suppressed);
+  const rates = {
+    delivery: rate(delivered, sent),
+    open: rate(uniqueOpens, delivered),
+    click: rate(uniqueClicks, delivered),
+    clickToOpen: rate(uniqueClicks, uniqueOpens),
+    bounce: rate(hard, sent),
+    complaint: rate(complained, delivered),
+  };
+  return {
+    campaign: campaign.id,
+    name: campaign.name,
+    status: campaign.status,
+    timezone: tz,
+    since: since?.toISOString() ?? null,
+    recipients: sum((w) => w.recipients),
+    sent,
+    delivered,
+    bounced: { hard, soft: total('Bounce:Transient') + total('Bounce:Undetermined') },
+    complained,
+    unsubscribed: sum((w) => w.unsubscribed),
+    opens: { unique: uniqueOpens, total: total('Open') },
+    clicks: { unique: uniqueClicks, total: total('Click') },
+    failed: sum((w) => w.failed),
+    unknown: sum((w) => w.unknown),
+    skipped,
+    skippedBreakdown: { late: skipped - suppressed, suppressed },
+    queued: sum((w) => w.queued),
+    sending: sum((w) => w.sending),
+    rates,
+    alerts: alertsFor(rates),
+    links: links.rows.map((l) => ({ url: l.link, unique: n(l.unique_clicks), total: n(l.clicks) })),
+    waves: waves.rows.map((w) => ({
+      timezone: w.timezone,
+      dueAt: w.due_at ? new Date(w.due_at).toISOString() : null,
+      recipients: n(w.recipients),
+      sent: n(w.sent),
+      delivered: n(w.delivered),
+      opened: n(w.opened),
+      clicked: n(w.clicked),
+      bounced: n(w.bounced),
+      complained: n(w.complained),
+      skipped: n(w.skipped),
+      failed: n(w.failed),
+      unknown: n(w.unknown),
+      queued: n(w.queued),
+    })),
+    timeline: fillHours(hours.rows.map((h) => ({ at: new Date(h.hour), opens: n(h.opens), clicks: n(h.clicks) })), tz),
+  };
+}
+
+// Beyond a month of hours the gaps are left out rather than drawn as hundreds of empty rows.
+const MAX_FILLED_HOURS = 24 * 31;
+
+function fillHours(rows: { at: Date; opens: number; clicks: number }[], tz: string): CampaignStats['timeline'] {
+  const format = (d: Date) => DateTime.fromJSDate(d, { zone: tz }).toISO({ suppressMilliseconds: true }) ?? d.toISOString();
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  if (!first || !last) return [];
+  const span = (last.at.getTime() - first.at.getTime()) / 3_600_000;
+  if (span > MAX_FILLED_HOURS) return rows.map((r) => ({ hour: format(r.at), opens: r.opens, clicks: r.clicks }));
+  const byTime = new Map(rows.map((r) => [r.at.getTime(), r]));
+  const out: CampaignStats['timeline'] = [];
+  // Zones are whole hours apart from UTC or not (+05:45): step in absolute hours from the
+  // first local hour, which stays on local hour boundaries either way.
+  for (let t = first.at.getTime(); t <= last.at.getTime(); t += 3_600_000) {
+    const r = byTime.get(t);
+    out.push({ hour: format(new Date(t)), opens: r?.opens ?? 0, clicks: r?.clicks ?? 0 });
+  }
+  return out;
+}
+
+export function alertsFor(rates: CampaignStats['rates']): RateAlert[] {
+  const alerts: RateAlert[] = [];
+  if (rates.bounce !== null && rates.bounce >= THRESHOLDS.bounce) {
+    const pause = rates.bounce >= THRESHOLDS.bouncePause;
+    alerts.push({
+      metric: 'bounce',
+      level: 'critical',
+      rate: rates.bounce,
+      threshold: pause ? THRESHOLDS.bouncePause : THRESHOLDS.bounce,
+      advice: `Hard bounces are at or over ${pause ? '10% (SES may pause sending)' : '5% (SES puts accounts under review)'}: stop importing from this source, drop addresses that never engaged, and confirm new sign-ups (double opt-in).`,
+    });
+  }
+  if (rates.complaint !== null && rates.complaint >= THRESHOLDS.complaintWarning) {
+    const critical = rates.complaint >= THRESHOLDS.complaintCritical;
+    alerts.push({
+      metric: 'complaint',
+      level: critical ? 'critical' : 'warning',
+      rate: rates.complaint,
+      threshold: critical ? THRESHOLDS.complaintCritical : THRESHOLDS.complaintWarning,
+      advice: critical
+        ? 'Spam complaints are at or over 0.3%: Gmail and Yahoo start filtering or rejecting your mail. Mail only people who asked for it, make unsubscribing obvious, and send less often until it falls.'
+        : 'Spam complaints are over 0.1%, the level Gmail and Yahoo ask senders to stay under: check that everyone opted in and that the unsubscribe link is easy to find.',
+    });
+  }
+  return alerts;
+}
+
+export interface CampaignSummary {
+  campaign: number;
+  name: string;
+  status: string;
+  recipients: number;
+  sent: number;
+  delivered: number;
+  opens: number;
+  clicks: number;
+  bounced: number;
+  complained: number;
+  rates: { open: number | null; click: number | null; bounce: number | null; complaint: number | null };
+}
+
+/** Every campaign with its headline figures, newest first. */
+export async function listCampaignStats(db: Kysely<Database>): Promise<{ campaigns: CampaignSummary[]; unmatchedEvents: number }> {
+  const rows = await sql<{ id: number; name: string; status: string; recipients: string; sent: string; delivered: string; opened: string; clicked: string; complained: string; hard: string }>`
+    SELECT c.id, c.name, c.status,
+      coalesce(d.recipients, 0) AS recipients, coalesce(d.sent, 0) AS sent, coalesce(d.delivered, 0) AS delivered,
+      coalesce(d.opened, 0) AS opened, coalesce(d.clicked, 0) AS clicked, coalesce(d.complained, 0) AS complained,
+      coalesce((SELECT sum(events) FROM campaign_event_counts e WHERE e.campaign_id = c.id AND e.kind = 'Bounce:Permanent'), 0) AS hard
+    FROM campaigns c
+    LEFT JOIN LATERAL (
+      SELECT count(*) AS recipients, count(*) FILTER (WHERE status = 'sent') AS sent, count(delivered_at) AS delivered,
+        count(opened_at) AS opened, count(clicked_at) AS clicked, count(complained_at) AS complained
+      FROM deliveries WHERE campaign_id = c.id
+    ) d ON true
+    ORDER BY c.created_at DESC, c.id DESC`.execute(db);
+  const unmatched = await sql<{ n: string }>`SELECT count(*) AS n FROM email_events WHERE delivery_id IS NULL`.execute(db);
+  return {
+    campaigns: rows.rows.map((r) => {
+      const sent = n(r.sent);
+      const delivered = n(r.delivered);
+      return {
+        campaign: r.id,
+        name: r.name,
+        status: r.status,
+        recipients: n(r.recipients),
+        sent,
+        delivered,
+        opens: n(r.opened),
+        clicks: n(r.clicked),
+        bounced: n(r.hard),
+        complained: n(r.complained),
+        rates: { open: rate(n(r.opened), delivered), click: rate(n(r.clicked), delivered), bounce: rate(n(r.hard), sent), complaint: rate(n(r.complained), delivered) },
+      };
+    }),
+    unmatchedEvents: n(unmatched.rows[0]?.n),
+  };
+}
