@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '../src/db/types.js';
@@ -14,6 +14,7 @@ declare module 'vitest' {
 }
 
 let server: EmbeddedServer | undefined;
+let dataDir: string | undefined;
 
 /**
  * One throwaway embedded Postgres for the whole run (or TEST_DATABASE_URL's server). A template
@@ -22,11 +23,12 @@ let server: EmbeddedServer | undefined;
 export async function setup(project: TestProject): Promise<void> {
   let adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    const dataDir = path.resolve('.marketer/test-pg');
+    // One cluster per run (several runs may share a checkout), removed at teardown.
+    dataDir = path.resolve(`.marketer/test-pg-${process.pid}`);
     rmSync(dataDir, { recursive: true, force: true });
     server = await startEmbedded({
       dataDir,
-      port: 55432,
+      port: await freePort(),
       database: 'postgres',
       // A disposable cluster: durability buys nothing here.
       settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300' },
@@ -47,6 +49,7 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await server?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
 export function withDatabase(url: string, database: string): string {

@@ -404,9 +404,12 @@ function readSchedule(node: YamlNode | null | undefined, r: Reader, at: At): Cam
     const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})$/.exec(when.trim());
     const parsed = m ? DateTime.fromFormat(`${m[1]} ${m[2]}`, 'yyyy-MM-dd H:mm', { zone: 'UTC' }) : undefined;
     if (!m || !parsed?.isValid) {
-      at(atNode, `schedule.at "${when}" is not a date and time`, /[+-]\d{2}:?\d{2}$|Z$/.test(when.trim())
-        ? 'give the local wall-clock time without an offset and choose the zone with schedule.timezone'
-        : `use "YYYY-MM-DD HH:mm", e.g. "2026-12-01 08:00"${parsed?.invalidExplanation ? `; ${parsed.invalidExplanation}` : ''}`);
+      const hint = m
+        ? 'that day or time does not exist in the calendar'
+        : /[+-]\d{2}:?\d{2}$|Z$/.test(when.trim())
+          ? 'give the local wall-clock time without an offset and choose the zone with schedule.timezone'
+          : 'use "YYYY-MM-DD HH:mm", e.g. "2026-12-01 08:00"';
+      at(atNode, `schedule.at "${when}" is not a date and time`, hint);
       ok = false;
     } else {
       schedule.at = { date: parsed.toFormat('yyyy-MM-dd'), time: parsed.toFormat('HH:mm') };
