@@ -49,7 +49,9 @@ describe('marketer preview', () => {
   let db: TestDb;
   beforeAll(async () => {
     db = await createTestDb();
-    await db.db.insertInto('subscribers').values({ email: 'Grace@Example.com', first_name: '<b>Grace</b>', timezone: 'America/New_York', attributes: { plan: 'team' } }).execute();
+    await db.pool.query(
+      `INSERT INTO subscribers (email, first_name, timezone, attributes) VALUES ('Grace@Example.com', '<b>Grace</b>', 'America/New_York', '{"plan":"team"}')`,
+    );
   });
   afterAll(async () => {
     await db.close();
