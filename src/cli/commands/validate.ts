@@ -1,7 +1,7 @@
 import path from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { checkCampaigns, compileCampaign, formatProblem, type Problem } from '../../campaigns/index.js';
+import { checkCampaigns, compileCampaign, formatProblem } from '../../campaigns/index.js';
 import { inputError, isMarketerError } from '../../errors.js';
 import { commandContext } from '../context.js';
 
@@ -53,7 +53,7 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
     .action(async (paths: string[], _opts, cmd: Command) => {
       const ctx = commandContext(cmd);
       const report = await checkCampaigns(paths.map((p) => path.resolve(p)), ctx.config);
-      const problems: Problem[] = [...report.problems];
+      const lines = report.problems.map(formatProblem);
       const ok: CampaignResult[] = [];
       for (const campaign of report.campaigns) {
         try {
@@ -69,11 +69,9 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
           });
         } catch (err) {
           if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
-          // Already formatted; keep them as they are.
-          problems.push(...err.details.map((d) => ({ file: '', line: 0, col: 0, message: d })));
+          lines.push(...err.details);
         }
       }
-      const lines = problems.map((p) => (p.file ? formatProblem(p) : p.message));
       const warnings = [...new Set(ok.flatMap((c) => c.warnings))];
       if (ctx.out.json && lines.length === 0) {
         ctx.out.printJson({ ok: true, campaigns: ok, warnings });
