@@ -280,7 +280,7 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
  * new: empty cells keep what is stored, tags and attributes are merged, and the WHERE clause
  * skips the write (and the dead tuple) when nothing differs.
  */
-function upsertSql(o: { hasTimezone: boolean }): string {
+export function upsertSql(o: { hasTimezone: boolean }): string {
   const timezoneSet = o.hasTimezone ? 'EXCLUDED.timezone' : 's.timezone';
   return `
 WITH src AS (

@@ -1,0 +1,597 @@
+/**
+ * `marketer import` against a hand-written psql baseline.
+ *
+ *   node --import tsx bench/import.ts [--rows N] [--build]
+ *
+ * Generates a realistic CSV (default 1,000,000 rows) in bench/.data, then times:
+ *   1. the built CLI, `node bin/marketer.js import <file> --json`, as a child process (wall clock
+ *      and peak RSS from /proc/<pid>/status), into a freshly migrated database;
+ *   2. the same load done by psql alone: `\copy` into a raw text table, the minimal cast into the
+ *      same staging shape marketer uses, then marketer's own upsert SQL, into a second database;
+ *   3. a re-import of the same file by marketer (every row unchanged).
+ * Postgres is a throwaway embedded server under bench/.data (or BENCH_DATABASE_URL's server).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import type { Database } from '../src/db/types.js';
+import { upsertSql } from '../src/subscribers/import-subscribers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DATA_DIR = path.join(ROOT, 'bench', '.data');
+const PG_DIR = path.join(DATA_DIR, 'pg');
+const CLI = path.join(ROOT, 'bin', 'marketer.js');
+const MARKETER_DB = 'bench_marketer';
+const BASELINE_DB = 'bench_baseline';
+// Both sides must fall back to the same zone for rows with an unknown one.
+const DEFAULT_ZONE = 'UTC';
+const GOAL_RATIO = 2;
+const GOAL_RSS_MB = 200;
+const POLL_MS = 50;
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+interface Args {
+  rows: number;
+  /** Rebuild dist/ with tsc before running, even when it exists. */
+  build: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { rows: 1_000_000, build: false };
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (a === '--rows') {
+      const n = Number((argv[i + 1] ?? '').replace(/_/g, ''));
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--rows needs a positive integer, got ${JSON.stringify(argv[i + 1])}`);
+      args.rows = n;
+      i += 1;
+    } else if (a === '--build') args.build = true;
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/import.ts [--rows N] [--build])`);
+  }
+  return args;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV generation
+
+const ZONES = [
+  'America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles', 'America/Sao_Paulo',
+  'America/Mexico_City', 'America/Toronto', 'Europe/London', 'Europe/Berlin', 'Europe/Paris',
+  'Europe/Madrid', 'Europe/Warsaw', 'Europe/Istanbul', 'Africa/Lagos', 'Asia/Kolkata',
+  'Asia/Singapore', 'Asia/Tokyo', 'Asia/Shanghai', 'Australia/Sydney', 'Pacific/Auckland',
+];
+const FIRST = ['Ada', 'Grace', 'Alan', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Radia', 'Edsger', 'Frances', 'Donald', 'Katherine', 'John', 'Hedy', 'Tim', 'Anita', 'Guido', 'Sophie', 'Niklaus', 'José', 'Zoë', 'Søren', 'Amélie'];
+const LAST = ['Lovelace', 'Hopper', 'Turing', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Perlman', 'Dijkstra', 'Allen', 'Knuth', 'Johnson', 'McCarthy', 'Lamarr', 'Berners-Lee', 'Borg', 'van Rossum', 'Wilson', 'Wirth', 'García', "O'Neil", 'Müller', 'Nguyen'];
+const DOMAINS = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'proton.me', 'gmx.de', 'web.de', 'orange.fr', 'example.com', 'acme.io', 'fastmail.com'];
+const PLANS = ['free', 'free', 'free', 'pro', 'pro', 'team', 'enterprise'];
+
+/** A small seeded PRNG (mulberry32), so every run benchmarks the same file. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** A stateless hash, so a duplicate row can regenerate the person of an earlier row. */
+function hash(i: number): number {
+  let h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function pick<T>(list: readonly T[], n: number): T {
+  return list[n % list.length]!;
+}
+
+interface Person {
+  first: string;
+  last: string;
+  local: string;
+  domain: string;
+}
+
+function person(i: number): Person {
+  const h = hash(i);
+  const first = pick(FIRST, h);
+  const last = pick(LAST, h >>> 8);
+  // ASCII local part: real lists are mostly plain addresses; the names carry the UTF-8.
+  const ascii = (s: string) => s.normalize('NFD').replace(/[^A-Za-z]/g, '').toLowerCase();
+  const local = `${ascii(first)}.${ascii(last)}${i}${h % 17 === 0 ? '+news' : ''}`;
+  return { first, last, local, domain: pick(DOMAINS, h >>> 16) };
+}
+
+function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+interface CsvStats {
+  rows: number;
+  bytes: number;
+  badAddresses: number;
+  duplicates: number;
+  unknownZones: number;
+  quoted: number;
+}
+
+/**
+ * Write the CSV in chunks with backpressure: a million rows must not sit in memory at once.
+ * The "malformed" rows are bad addresses (rejected) and unknown zones (imported with a warning):
+ * broken CSV syntax (a stray quote, extra fields) would abort psql's \copy, so the baseline
+ * could not load the same file.
+ */
+async function generateCsv(file: string, rows: number): Promise<CsvStats> {
+  const rand = prng(42);
+  const out = createWriteStream(file, { encoding: 'utf8' });
+  const stats: CsvStats = { rows, bytes: 0, badAddresses: 0, duplicates: 0, unknownZones: 0, quoted: 0 };
+  let chunk = 'email,first_name,last_name,timezone,tags,plan\n';
+  for (let i = 0; i < rows; i += 1) {
+    const r = rand();
+    let p = person(i);
+    let email = `${p.local}@${p.domain}`;
+    if (r < 0.02) {
+      stats.badAddresses += 1;
+      const variants = [`${p.local}.${p.domain}`, `${p.local}@`, `${p.local} x@${p.domain}`, `${p.local}@@${p.domain}`, '', `${p.local}@${p.domain.replace('.', '..')}`];
+      email = pick(variants, Math.floor(rand() * variants.length));
+    } else if (r < 0.04 && i > 0) {
+      // The same address again, later in the file and in another case: the last row wins.
+      stats.duplicates += 1;
+      p = person(Math.floor(rand() * i));
+      email = `${p.local[0]!.toUpperCase()}${p.local.slice(1)}@${p.domain.toUpperCase()}`;
+    }
+    let zone = pick(ZONES, Math.floor(rand() * ZONES.length));
+    if (rand() < 0.005) {
+      stats.unknownZones += 1;
+      zone = pick(['Mars/Olympus_Mons', 'EST5', 'Europe/Berlinn', 'GMT+25'], i);
+    }
+    let last = p.last;
+    if (rand() < 0.01) last = `${last}, Jr.`; // a quoted field with the delimiter inside
+    if (/[",]/.test(last)) stats.quoted += 1;
+    const first = rand() < 0.03 ? '' : p.first;
+    const tags = rand() < 0.3 ? 'newsletter;beta' : 'newsletter';
+    chunk += `${csvCell(email)},${csvCell(first)},${csvCell(last)},${zone},${tags},${pick(PLANS, hash(i) >>> 4)}\n`;
+    if (chunk.length >= 512 * 1024) {
+      stats.bytes += Buffer.byteLength(chunk);
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  stats.bytes += Buffer.byteLength(chunk);
+  out.end(chunk);
+  await once(out, 'close');
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freshDatabase(adminUrl: string, database: string): Promise<string> {
+  await withClient(adminUrl, async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)}`);
+    await c.query(`CREATE DATABASE ${c.escapeIdentifier(database)}`);
+  });
+  const url = withDatabase(adminUrl, database);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  try {
+    await migrate(db);
+  } finally {
+    await db.destroy();
+  }
+  return url;
+}
+
+/** Start each timed run from a clean checkpoint, so one side does not pay for the other's WAL. */
+async function checkpoint(url: string): Promise<void> {
+  // Needs superuser on a BENCH_DATABASE_URL server; the run is still valid without it.
+  await withClient(url, (c) => c.query('CHECKPOINT')).catch(() => undefined);
+}
+
+interface TableDigest {
+  rows: number;
+  digest: string;
+}
+
+/** An order-independent fingerprint of `subscribers`, to check that both loads agree. */
+async function digestSubscribers(url: string): Promise<TableDigest> {
+  return withClient(url, async (c) => {
+    const { rows } = await c.query<{ n: string; digest: string | null }>(`
+      SELECT count(*) AS n,
+             sum(hashtextextended(concat_ws('|', email, first_name, last_name, timezone, status, tags::text, attributes::text), 0))::text AS digest
+      FROM subscribers`);
+    const r = rows[0]!;
+    return { rows: Number(r.n), digest: r.digest ?? '0' };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The marketer run
+
+interface PhaseMarks {
+  /** Milliseconds after spawn when the staging COPY, then the upsert, were first seen running. */
+  copyAt?: number;
+  upsertAt?: number;
+}
+
+/**
+ * Where the child's time goes, seen from the server: poll pg_stat_activity for the import's
+ * COPY and its upsert. Cheaper and less intrusive than instrumenting the CLI.
+ */
+function watchPhases(url: string, database: string, t0: number): { stop: () => Promise<PhaseMarks> } {
+  const marks: PhaseMarks = {};
+  let stopped = false;
+  const client = new pg.Client({ connectionString: url });
+  const loop = (async () => {
+    await client.connect();
+    while (!stopped) {
+      const { rows } = await client.query<{ query: string }>(
+        "SELECT query FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()",
+        [database],
+      );
+      const now = performance.now() - t0;
+      for (const { query } of rows) {
+        if (marks.copyAt === undefined && query.trimStart().startsWith('COPY import_staging')) marks.copyAt = now;
+        if (marks.upsertAt === undefined && query.includes('FROM import_staging ORDER BY lower(email)')) marks.upsertAt = now;
+      }
+      await sleep(POLL_MS);
+    }
+    await client.end();
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return marks;
+    },
+  };
+}
+
+interface ImportJson {
+  rows: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  suppressed: number;
+  rejected: number;
+  warnings: number;
+  duplicates: number;
+}
+
+interface MarketerRun {
+  ms: number;
+  peakRssKiB: number;
+  result: ImportJson;
+  phases: PhaseMarks;
+}
+
+/** VmHWM and VmRSS of a live process, in KiB; undefined once it is gone. */
+function readRss(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return Math.max(kib('VmHWM'), kib('VmRSS'));
+}
+
+let activeChild: { kill: (signal?: NodeJS.Signals) => boolean } | undefined;
+
+async function runMarketer(file: string, url: string, database: string): Promise<MarketerRun> {
+  await checkpoint(url);
+  const t0 = performance.now();
+  // Spawn node itself (not npx or a shell) so that the pid polled is the importer's own.
+  const child = spawn(process.execPath, [CLI, 'import', file, '--json'], {
+    // cwd outside the repository: no marketer.yaml there can change what is measured.
+    cwd: DATA_DIR,
+    env: { ...process.env, DATABASE_URL: url, MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  activeChild = child;
+  const phases = watchPhases(url, database, t0);
+  let peak = 0;
+  // VmHWM is the kernel's own high-water mark, so a 50 ms poll cannot miss a short spike,
+  // only growth in the last few milliseconds before exit.
+  const sample = () => {
+    if (child.pid === undefined) return;
+    peak = Math.max(peak, readRss(child.pid) ?? 0);
+  };
+  const timer = setInterval(sample, POLL_MS);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  let ms = 0;
+  child.once('exit', () => { ms = performance.now() - t0; });
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearInterval(timer);
+  activeChild = undefined;
+  const marks = await phases.stop();
+  if (code !== 0) throw new Error(`marketer import exited with ${code}:\n${stderr || stdout}`);
+  return { ms, peakRssKiB: peak, result: JSON.parse(stdout) as ImportJson, phases: marks };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The psql baseline
+
+interface BaselineRun {
+  ms: number;
+  /** Server-side milliseconds of each step. */
+  copyMs: number;
+  stageMs: number;
+  upsertMs: number;
+  inserted: number;
+  distinct: number;
+}
+
+function sqlLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/**
+ * The same work marketer does, with nothing but psql: \copy the CSV as raw text, do the minimal
+ * checks and casts marketer does in JavaScript (address shape and lower-cased domain, known zone,
+ * tag split, the extra column into attributes) into the same staging table, then the same upsert.
+ * One transaction, like marketer.
+ */
+function baselineScript(file: string): string {
+  // psql 15 has no \bind, so the upsert's one parameter (the default zone) becomes a literal.
+  const upsert = upsertSql({ hasTimezone: true });
+  if (upsert.split('$1').length !== 2) throw new Error('upsertSql changed: expected exactly one parameter ($1, the default zone)');
+  const mark = (name: string) => `SELECT 'mark', '${name}', extract(epoch FROM clock_timestamp());`;
+  return `
+CREATE TEMP TABLE raw_import (
+  n bigint GENERATED ALWAYS AS IDENTITY, email text, first_name text, last_name text, timezone text, tags text, plan text
+) ON COMMIT DROP;
+${mark('start')}
+\\copy raw_import (email, first_name, last_name, timezone, tags, plan) FROM ${sqlLiteral(file)} WITH (FORMAT csv, HEADER true)
+${mark('copied')}
+CREATE TEMP TABLE import_staging (
+  line integer NOT NULL, email text NOT NULL, first_name text, last_name text, timezone text,
+  tags text[], attributes jsonb, source text, consent_at timestamptz, consent_ip text, consent_text text
+) ON COMMIT DROP;
+INSERT INTO import_staging (line, email, first_name, last_name, timezone, tags, attributes)
+SELECT r.n + 1,
+       split_part(a.email, '@', 1) || '@' || lower(split_part(a.email, '@', 2)),
+       nullif(trim(r.first_name), ''), nullif(trim(r.last_name), ''), z.name,
+       coalesce(string_to_array(nullif(trim(r.tags), ''), ';'), '{}'),
+       CASE WHEN nullif(trim(r.plan), '') IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('plan', trim(r.plan)) END
+FROM raw_import r
+CROSS JOIN LATERAL (SELECT trim(r.email) AS email) a
+LEFT JOIN (SELECT DISTINCT ON (lower(name)) lower(name) AS key, name FROM pg_timezone_names WHERE name NOT LIKE 'posix/%') z
+       ON z.key = lower(trim(r.timezone))
+-- Exactly one @ (so split_part above is safe), a dot-atom-ish local part, a dotted domain.
+WHERE a.email ~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$';
+${mark('staged')}
+${upsert.trim().replace('$1', sqlLiteral(DEFAULT_ZONE))};
+${mark('merged')}
+`;
+}
+
+async function runBaseline(file: string, url: string): Promise<BaselineRun> {
+  const script = path.join(DATA_DIR, 'baseline.sql');
+  writeFileSync(script, baselineScript(file));
+  await checkpoint(url);
+  const t0 = performance.now();
+  const child = spawn('psql', [url, '-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-1', '-f', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  activeChild = child;
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const [code] = (await once(child, 'close')) as [number | null];
+  const ms = performance.now() - t0;
+  activeChild = undefined;
+  rmSync(script, { force: true });
+  if (code !== 0) throw new Error(`psql baseline exited with ${code}:\n${stderr}`);
+  const marks = new Map<string, number>();
+  let counts: number[] | undefined;
+  for (const line of stdout.split('\n')) {
+    const m = /^mark\|(\w+)\|([\d.]+)$/.exec(line);
+    if (m) marks.set(m[1]!, Number(m[2]) * 1000);
+    else if (/^\d+\|\d+\|\d+\|\d+$/.test(line)) counts = line.split('|').map(Number);
+  }
+  const at = (name: string) => {
+    const v = marks.get(name);
+    if (v === undefined) throw new Error(`psql output lacks the "${name}" mark:\n${stdout}`);
+    return v;
+  };
+  if (!counts) throw new Error(`psql output lacks the upsert counts:\n${stdout}`);
+  return {
+    ms,
+    copyMs: at('copied') - at('start'),
+    stageMs: at('staged') - at('copied'),
+    upsertMs: at('merged') - at('staged'),
+    distinct: counts[0]!,
+    inserted: counts[2]!,
+  };
+}
+
+function hasPsql(): boolean {
+  return spawnSync('psql', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mb = (kib: number) => `${(kib / 1024).toFixed(0)} MB`;
+const rate = (rows: number, ms: number) => `${int(rows / (ms / 1000))} rows/s`;
+
+function printTable(rows: [string, string, string][]): void {
+  const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(`  ${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}`);
+}
+
+function phaseLine(run: MarketerRun): string {
+  const { copyAt, upsertAt } = run.phases;
+  if (copyAt === undefined || upsertAt === undefined) return 'phases not observed (run too short for the 50 ms poll)';
+  return `start-up + migrate ${secs(copyAt)}, read/check/COPY ${secs(upsertAt - copyAt)}, upsert + commit + exit ${secs(run.ms - upsertAt)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function ensureBuilt(build: boolean): string {
+  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (build || !existsSync(main)) {
+    console.log(build ? 'Building dist/ (--build)…' : 'dist/ is missing: building it with tsc…');
+    const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('tsc -p tsconfig.json failed');
+    return 'built just now';
+  }
+  // An older build still benchmarks fine, but the figures then describe that build.
+  const built = statSync(path.join(ROOT, 'dist', 'subscribers', 'import-subscribers.js')).mtimeMs;
+  const stale = ['import-subscribers.ts', 'read-csv.ts', 'address-hygiene.ts']
+    .filter((f) => statSync(path.join(ROOT, 'src', 'subscribers', f)).mtimeMs > built);
+  return `existing build, ${new Date(statSync(main).mtimeMs).toISOString()}${stale.length ? `; older than src/subscribers/{${stale.join(',')}}: pass --build to rebuild` : ''}`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  mkdirSync(DATA_DIR, { recursive: true });
+  const csv = path.join(DATA_DIR, `subscribers-${args.rows}.csv`);
+  let server: EmbeddedServer | undefined;
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    activeChild?.kill('SIGTERM');
+    rmSync(csv, { force: true });
+    if (server?.owned) {
+      await server.stop();
+      rmSync(PG_DIR, { recursive: true, force: true });
+    }
+  };
+  process.once('SIGINT', () => {
+    console.error('\nInterrupted: cleaning up…');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    console.log(`CLI: ${path.relative(ROOT, CLI)} → dist/ (${ensureBuilt(args.build)})`);
+
+    let adminUrl = process.env.BENCH_DATABASE_URL;
+    if (adminUrl) console.log(`Postgres: BENCH_DATABASE_URL (its own settings)`);
+    else {
+      // A live server left by an interrupted run is reused by startEmbedded; only a dead
+      // cluster is wiped, so each run starts from an empty one.
+      if (!existsSync(path.join(PG_DIR, 'postmaster.pid'))) rmSync(PG_DIR, { recursive: true, force: true });
+      server = await startEmbedded({
+        dataDir: PG_DIR,
+        port: 55433,
+        database: 'postgres',
+        // A disposable cluster, the same for both sides: durability would only add noise.
+        settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+      });
+      adminUrl = server.url;
+      console.log(`Postgres: embedded in ${path.relative(ROOT, PG_DIR)} (fsync, synchronous_commit and full_page_writes off, for both sides)`);
+    }
+    const marketerUrl = await freshDatabase(adminUrl, MARKETER_DB);
+    const psql = hasPsql();
+    const baselineUrl = psql ? await freshDatabase(adminUrl, BASELINE_DB) : undefined;
+
+    const t = performance.now();
+    const stats = await generateCsv(csv, args.rows);
+    console.log(
+      `CSV: ${int(stats.rows)} rows, ${(stats.bytes / 1024 / 1024).toFixed(1)} MB in ${secs(performance.now() - t)} ` +
+        `(${int(stats.badAddresses)} bad addresses, ${int(stats.duplicates)} duplicates, ${int(stats.unknownZones)} unknown zones, ${int(stats.quoted)} quoted fields)`,
+    );
+
+    console.log('Running marketer import…');
+    const first = await runMarketer(csv, marketerUrl, MARKETER_DB);
+    const r = first.result;
+    console.log(`  ${r.inserted} inserted, ${r.updated} updated, ${r.unchanged} unchanged, ${r.rejected} rejected, ${r.duplicates} duplicates, ${r.warnings} warnings`);
+    console.log(`  ${phaseLine(first)}`);
+
+    let baseline: BaselineRun | undefined;
+    if (baselineUrl) {
+      console.log('Running psql baseline…');
+      baseline = await runBaseline(csv, baselineUrl);
+      console.log(`  ${baseline.inserted} inserted of ${baseline.distinct} distinct`);
+      console.log(`  \\copy ${secs(baseline.copyMs)}, check/cast into staging ${secs(baseline.stageMs)}, upsert ${secs(baseline.upsertMs)}`);
+    } else console.log('psql is not on PATH: baseline skipped.');
+
+    console.log('Running marketer re-import (same file, all unchanged)…');
+    const again = await runMarketer(csv, marketerUrl, MARKETER_DB);
+    const a = again.result;
+    console.log(`  ${a.inserted} inserted, ${a.updated} updated, ${a.unchanged} unchanged`);
+    console.log(`  ${phaseLine(again)}`);
+
+    if (baselineUrl) {
+      const [m, b] = await Promise.all([digestSubscribers(marketerUrl), digestSubscribers(baselineUrl)]);
+      console.log(
+        m.rows === b.rows && m.digest === b.digest
+          ? `Check: both databases hold the same ${int(m.rows)} subscribers.`
+          : `Check: the loads DIFFER: marketer ${int(m.rows)} rows (digest ${m.digest}), baseline ${int(b.rows)} rows (digest ${b.digest}).`,
+      );
+    }
+
+    const n = stats.rows;
+    const ratio = baseline ? first.ms / baseline.ms : undefined;
+    console.log(`\nResults (${int(n)} rows):`);
+    printTable([
+      ['', 'time', 'throughput'],
+      ['marketer import', secs(first.ms), rate(n, first.ms)],
+      ['psql \\copy baseline', baseline ? secs(baseline.ms) : 'skipped', baseline ? rate(n, baseline.ms) : '-'],
+      ['marketer re-import (unchanged)', secs(again.ms), rate(n, again.ms)],
+    ]);
+    console.log(
+      `  ratio marketer/baseline: ${ratio === undefined ? 'n/a (no psql)' : `${ratio.toFixed(2)}×`} (goal ≤ ${GOAL_RATIO}×: ` +
+        `${ratio === undefined ? 'not measured' : ratio <= GOAL_RATIO ? 'met' : 'MISSED'})`,
+    );
+    const peak = Math.max(first.peakRssKiB, again.peakRssKiB);
+    console.log(
+      `  peak RSS: import ${mb(first.peakRssKiB)}, re-import ${mb(again.peakRssKiB)} (goal < ${GOAL_RSS_MB} MB: ${peak / 1024 < GOAL_RSS_MB ? 'met' : 'MISSED'})`,
+    );
+  } finally {
+    if (process.env.BENCH_DATABASE_URL) {
+      // Another's server: leave it as found.
+      const url = process.env.BENCH_DATABASE_URL;
+      await withClient(url, async (c) => {
+        for (const db of [MARKETER_DB, BASELINE_DB]) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db)}`);
+      }).catch(() => undefined);
+    }
+    await cleanup();
+  }
+}
+
+main().then(
+  () => { process.exitCode = 0; },
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  },
+);
