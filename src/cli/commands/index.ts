@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerDb } from './db.js';
+import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 import { registerPreview } from './preview.js';
 import { registerEvents } from './events.js';
@@ -20,4 +21,5 @@ export const commands: ((program: Command) => void)[] = [
   registerPreview,
   registerEvents,
   registerStats,
+  registerServe,
 ];

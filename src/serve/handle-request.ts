@@ -1,0 +1,217 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sql, type Kysely } from 'kysely';
+import { verifyUnsubscribeToken } from '../campaigns/unsubscribe-token.js';
+import type { Database } from '../db/types.js';
+import { isMarketerError } from '../errors.js';
+import { ingestRecords, type IngestOptions } from '../events/ingest-events.js';
+import { unwrapRecords } from '../events/parse-ses-event.js';
+import { SnsVerifyError, verifySnsMessage, type CertFetcher } from '../events/sns-verify.js';
+import { campaignStats } from '../reports/campaign-stats.js';
+import { recordUnsubscribe } from '../subscribers/suppress.js';
+
+export interface ServeDeps {
+  db: Kysely<Database>;
+  /** HMAC secret of unsubscribe tokens; undefined turns /u off (503). */
+  unsubscribeSecret: string | undefined;
+  /** Bearer token of /api; undefined turns the API off (404). */
+  apiToken: string | undefined;
+  ingest: IngestOptions;
+  fetchCert: CertFetcher;
+  confirmSubscription: (subscribeUrl: string) => Promise<void>;
+  /** One line per request or notable event; never given secrets or tokens. */
+  log: (line: string) => void;
+}
+
+// SNS messages are at most 256 KB; one-click bodies are a few bytes.
+const MAX_BODY = 300 * 1024;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new HttpError(413, 'request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, type: 'json' | 'html' | 'text', body: string, headers: Record<string, string> = {}): void {
+  const ct = { json: 'application/json; charset=utf-8', html: 'text/html; charset=utf-8', text: 'text/plain; charset=utf-8' }[type];
+  res.writeHead(status, { 'content-type': ct, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+  res.end(body);
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}</style></head>
+<body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}
+
+/** Compare secrets in constant time, whatever their lengths (hashing first equalises them). */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Paths as logged: tokens are replaced, so logs never carry a working unsubscribe link. */
+export function redactPath(path: string): string {
+  return path.replace(/^\/u\/[^/?#]+/, '/u/<token>');
+}
+
+/** The request handler of `marketer serve`. */
+export function createRequestHandler(deps: ServeDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    route(deps, req, res, url)
+      .catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          if (!res.headersSent) send(res, err.status, 'json', JSON.stringify({ error: err.message }));
+          return;
+        }
+        deps.log(`error ${req.method} ${redactPath(url.pathname)}: ${(err as Error)?.message ?? String(err)}`);
+        if (!res.headersSent) send(res, 500, 'json', JSON.stringify({ error: 'internal error' }));
+      })
+      .finally(() => deps.log(`${req.method} ${redactPath(url.pathname)} ${res.statusCode} ${Date.now() - started}ms`));
+  };
+}
+
+async function route(deps: ServeDeps, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const allow = (methods: string[]) => {
+    if (!methods.includes(method)) throw new HttpError(405, `use ${methods.join(' or ')}`);
+  };
+  if (path === '/healthz') {
+    allow(['GET', 'HEAD']);
+    await sql`SELECT 1`.execute(deps.db);
+    send(res, 200, 'json', JSON.stringify({ ok: true }));
+    return;
+  }
+  const unsub = /^\/u\/([^/]+)$/.exec(path);
+  if (unsub) {
+    allow(['GET', 'POST']);
+    await unsubscribe(deps, req, res, method, decodeURIComponent(unsub[1]!));
+    return;
+  }
+  if (path === '/sns') {
+    allow(['POST']);
+    await sns(deps, req, res);
+    return;
+  }
+  const api = /^\/api\/campaigns\/(\d{1,9})\/stats$/.exec(path);
+  if (api) {
+    // No token configured: the API does not exist, rather than being open.
+    if (!deps.apiToken) throw new HttpError(404, 'not found');
+    allow(['GET']);
+    const auth = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m || !sameSecret(m[1]!, deps.apiToken)) {
+      send(res, 401, 'json', JSON.stringify({ error: 'missing or wrong bearer token' }), { 'www-authenticate': 'Bearer realm="marketer"' });
+      return;
+    }
+    const tz = url.searchParams.get('tz') ?? 'UTC';
+    const sinceParam = url.searchParams.get('since');
+    const since = sinceParam ? new Date(sinceParam) : undefined;
+    if (since && Number.isNaN(since.getTime())) throw new HttpError(400, 'since must be an ISO 8601 time');
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    } catch {
+      throw new HttpError(400, 'tz must be an IANA time zone');
+    }
+    try {
+      const stats = await campaignStats(deps.db, Number(api[1]), { timezone: tz, since });
+      send(res, 200, 'json', JSON.stringify(stats));
+    } catch (err) {
+      if (isMarketerError(err) && err.code === 'CAMPAIGN_NOT_FOUND') throw new HttpError(404, err.message);
+      throw err;
+    }
+    return;
+  }
+  throw new HttpError(404, 'not found');
+}
+
+async function unsubscribe(deps: ServeDeps, req: IncomingMessage, res: ServerResponse, method: string, token: string): Promise<void> {
+  if (!deps.unsubscribeSecret) {
+    send(res, 503, 'html', page('Unsubscribe unavailable', '<p>This server has no unsubscribe secret configured. Please reply to the email to unsubscribe.</p>'));
+    return;
+  }
+  const claims = verifyUnsubscribeToken(deps.unsubscribeSecret, token);
+  if (!claims) {
+    if (method === 'POST') await readBody(req);
+    send(res, 400, 'html', page('Link not valid', '<p>This unsubscribe link is not valid. Please use the link from the email as it is, or reply to the email.</p>'));
+    return;
+  }
+  if (method === 'GET') {
+    // GET never unsubscribes: mail scanners and previews follow links.
+    send(res, 200, 'html', page('Unsubscribe', `<p>Stop receiving these emails?</p><form method="post" action="/u/${encodeURIComponent(token)}"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`));
+    return;
+  }
+  // RFC 8058: the body is "List-Unsubscribe=One-Click"; the signed token alone authorises it.
+  await readBody(req);
+  const r = await deps.db.transaction().execute((trx) => recordUnsubscribe(trx, { subscriberId: claims.subscriberId, campaignId: claims.campaignId, detail: `one-click, campaign ${claims.campaignId}` }));
+  deps.log(`unsubscribed subscriber ${claims.subscriberId} (campaign ${claims.campaignId})${r.known ? '' : ' — no such subscriber any more'}`);
+  send(res, 200, 'html', page('Unsubscribed', '<p>You will not receive these emails any more.</p>'));
+}
+
+async function sns(deps: ServeDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const text = await readBody(req);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'body is not JSON');
+  }
+  let message;
+  try {
+    message = await verifySnsMessage(body, deps.fetchCert);
+  } catch (err) {
+    if (err instanceof SnsVerifyError) {
+      deps.log(`rejected an SNS message: ${err.message}`);
+      throw new HttpError(403, `SNS message rejected: ${err.message}`);
+    }
+    throw err;
+  }
+  if (message.Type === 'SubscriptionConfirmation') {
+    await deps.confirmSubscription(message.SubscribeURL!);
+    deps.log(`confirmed the SNS subscription to ${message.TopicArn}`);
+    send(res, 200, 'json', JSON.stringify({ confirmed: message.TopicArn }));
+    return;
+  }
+  if (message.Type === 'UnsubscribeConfirmation') {
+    deps.log(`SNS subscription to ${message.TopicArn} ended`);
+    send(res, 200, 'json', JSON.stringify({ ok: true }));
+    return;
+  }
+  let record: unknown;
+  try {
+    record = JSON.parse(message.Message);
+  } catch {
+    // Signed by SNS but not an SES record: acknowledge, or SNS retries it for days.
+    deps.log(`SNS message ${message.MessageId} is not JSON; skipped`);
+    send(res, 200, 'json', JSON.stringify({ ingested: 0, malformed: 1 }));
+    return;
+  }
+  const { records, malformed } = unwrapRecords(record, `sns ${message.MessageId}`, message.MessageId);
+  const r = await ingestRecords(deps.db, records, deps.ingest);
+  for (const p of [...malformed, ...r.problems]) deps.log(`${p.position}: skipped malformed record: ${p.reason}`);
+  send(res, 200, 'json', JSON.stringify({ ingested: r.ingested, duplicates: r.duplicates, unmatched: r.unmatched, malformed: r.malformed + malformed.length }));
+}
