@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { recountRollups } from '../../src/reports/recount-rollups.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { jsonl, publish, type MailOptions } from '../fixtures/ses/records.js';
@@ -135,5 +137,18 @@ describe('marketer stats', () => {
     expect(missing.stderr).toMatch(/No campaign 99/);
     const zone = await runCli(['stats', '7', '--tz', 'Mars/Olympus'], { env: { DATABASE_URL: t.url } });
     expect(zone.code).toBe(2);
+  });
+
+  it('a recount from email_events gives the rollups ingest kept', async () => {
+    const snapshot = async () => ({
+      counts: (await sql`SELECT kind, bucket, events FROM campaign_event_counts WHERE campaign_id = 7 ORDER BY 1, 2`.execute(t.db)).rows,
+      links: (await sql`SELECT link, clicks, unique_clicks FROM campaign_link_counts WHERE campaign_id = 7 ORDER BY 1`.execute(t.db)).rows,
+    });
+    const kept = await snapshot();
+    expect(kept.counts.length).toBeGreaterThan(5);
+    await sql`UPDATE campaign_event_counts SET events = events + 100 WHERE campaign_id = 7`.execute(t.db);
+    await sql`DELETE FROM campaign_link_counts WHERE campaign_id = 7`.execute(t.db);
+    expect((await recountRollups(t.db, 7)).events).toBe(22);
+    expect(await snapshot()).toEqual(kept);
   });
 });

@@ -3,9 +3,11 @@ import type { Command } from 'commander';
 import { ingestBatches, type IngestResult } from '../../events/ingest-events.js';
 import { readRecordFile } from '../../events/file-source.js';
 import { pullEvents } from '../../events/sqs-source.js';
+import { recountRollups } from '../../reports/recount-rollups.js';
 import { inputError } from '../../errors.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { formatNumber } from '../output.js';
+import { campaignIdOf } from './stats.js';
 
 const MAX_PROBLEMS_SHOWN = 20;
 
@@ -119,6 +121,22 @@ Examples:
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         }
+      });
+    });
+
+  events
+    .command('recount')
+    .description("Rebuild a campaign's report rollups from its stored events (after a backfill or restore)")
+    .argument('<campaign>', 'campaign id or campaign YAML file')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', '\nIngest keeps the rollups current by itself; this is for events written around it.\n\nExample:\n  $ marketer events recount 42\n')
+    .action(async (ref: string, _opts, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      const campaign = campaignIdOf(ref);
+      await withDatabase(ctx, async ({ db }) => {
+        const r = await recountRollups(db, campaign);
+        if (ctx.out.json) ctx.out.printJson({ campaign, events: r.events });
+        else ctx.out.info(`${chalk.green('✔')} Recounted ${formatNumber(r.events)} events of campaign ${campaign}.`);
       });
     });
 }
