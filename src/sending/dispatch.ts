@@ -272,7 +272,8 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       status.waiting = true;
       report();
       const pollMs = o.pollMs ?? 15_000;
-      const untilNext = status.nextWave ? status.nextWave.getTime() - clock.now().getTime() : pollMs;
+      // Nothing queued but rows still in flight elsewhere: look again when a lease could lapse.
+      const untilNext = status.nextWave ? status.nextWave.getTime() - clock.now().getTime() : Math.min(pollMs, config.leaseSeconds * 500);
       await clock.sleep(Math.max(50, Math.min(pollMs, untilNext)), stopController.signal);
     }
     await Promise.all(inFlight);

@@ -80,6 +80,14 @@ function copyField(value: string | null | undefined): string {
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
+/**
+ * A copy of a string that does not point into the chunk it was sliced from: a kept rejected
+ * address must not keep a 64 KB read buffer alive with it.
+ */
+function detach(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 function csvField(value: string): string {
   return /[",\r\n;]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
@@ -135,12 +143,12 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
   }
   const reject = (line: number, email: string, reason: string, fields: string[] | undefined) => {
     result.rejected += 1;
-    if (result.rejects.length < MAX_LISTED) result.rejects.push({ line, email, reason });
+    if (result.rejects.length < MAX_LISTED) result.rejects.push({ line, email: detach(email), reason });
     else result.truncated = true;
     rejectsOut?.write(`${line},${csvField(reason)},${(fields ?? []).map(csvField).join(',')}\n`);
   };
   const warn = (line: number, email: string, reason: string) => {
-    if (result.warningDetails.length < MAX_LISTED) result.warningDetails.push({ line, email, reason });
+    if (result.warningDetails.length < MAX_LISTED) result.warningDetails.push({ line, email: detach(email), reason: detach(reason) });
     else result.truncated = true;
   };
 
@@ -149,6 +157,8 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
+    // The DISTINCT ON sort of a large file spills to disk at the default 4 MB.
+    await client.query("SET LOCAL work_mem = '64MB'");
     await client.query(`CREATE TEMP TABLE import_staging (
       line integer NOT NULL, email text NOT NULL, first_name text, last_name text, timezone text,
       tags text[], attributes jsonb, source text, consent_at timestamptz, consent_ip text, consent_text text
@@ -238,7 +248,9 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
         result.rows += 1;
         reject(r.line, '', `malformed CSV: ${r.error}`, undefined);
       } else handle(r.line, r.fields);
-      if (buffer.length > 256 * 1024) await flush();
+      // Small flushes keep the COPY buffer short-lived, so it dies young instead of being
+      // promoted to the old generation (at 256 KB peak RSS passed 240 MB on a 1M-row file).
+      if (buffer.length > 64 * 1024) await flush();
       if (result.rows % 10_000 === 0) progress.update(`${result.rows.toLocaleString('en-US')} rows read`);
     };
     await consume(first);

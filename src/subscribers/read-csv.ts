@@ -181,5 +181,5 @@ export async function openCsv(file: string): Promise<Readable> {
   } finally {
     await handle.close();
   }
-  return createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
+  return createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024 });
 }

@@ -130,7 +130,7 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     ctx.out.printJson({
       campaign: counts.campaign, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
       queued: counts.queued + counts.sending, skipped: counts.skipped,
-      this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled },
+      this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
       paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
     });
   } else {

@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
+import { makeCampaignRepo } from '../helpers/campaign-repo.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+import { sesEnv, startSesEmulator, startSesProxy, type SesEmulator, type SesProxy } from '../helpers/ses.js';
+
+let t: TestDb;
+let ses: SesEmulator;
+let proxy: SesProxy;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  ses = await startSesEmulator();
+  proxy = await startSesProxy(ses.endpoint);
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await ses?.stop();
+  await t?.close();
+});
+beforeEach(async () => {
+  await sql`TRUNCATE subscribers, suppressions, campaigns, deliveries RESTART IDENTITY CASCADE`.execute(t.db);
+  await ses.clear();
+  proxy.requests.length = 0;
+  proxy.faults = {};
+  Object.assign(proxy.answered, { throttled: 0, serverError: 0, forwarded: 0 });
+  proxy.forwardedAt.length = 0;
+});
+
+async function seed(n: number, zone = 'UTC'): Promise<void> {
+  await sql`INSERT INTO subscribers (email, first_name, timezone, tags)
+            SELECT 'user' || i || '@example.com', 'User' || i, ${zone}, '{newsletter}' FROM generate_series(1, ${n}) i`.execute(t.db);
+}
+
+const env = (extra: Record<string, string> = {}) => ({ ...sesEnv(proxy.endpoint), DATABASE_URL: t.url, MARKETER_LEASE_SECONDS: '5', ...extra });
+
+async function statusCounts(): Promise<Record<string, number>> {
+  const { rows } = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM deliveries GROUP BY status`.execute(t.db);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+async function storeAddresses(): Promise<string[]> {
+  return (await ses.store()).map((e) => e.destination.to[0]!);
+}
+
+function expectNoDuplicates(addresses: string[]): void {
+  const seen = new Map<string, number>();
+  for (const a of addresses) seen.set(a, (seen.get(a) ?? 0) + 1);
+  expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
+}
+
+describe('send and dispatch under failure', () => {
+  it('survives SIGKILL mid-send: after a restart nobody is mailed twice and nobody is lost', async () => {
+    await seed(2000);
+    const { dir, campaignFile } = makeCampaignRepo();
+    const child = spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '400', '--concurrency', '8'], { cwd: dir, env: cleanEnv(env()), stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    while (proxy.answered.forwarded < 400) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await exited;
+    const atKill = await statusCounts();
+    expect(atKill.sending ?? 0).toBeGreaterThan(0);
+    expect(atKill.queued ?? 0).toBeGreaterThan(0);
+
+    const r = await runCli(['dispatch', '--campaign', '7', '--wait', '--json', '--rate', '1000'], { cwd: dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const counts = await statusCounts();
+    expect((counts.sent ?? 0) + (counts.unknown ?? 0)).toBe(2000);
+    expect(counts.queued ?? 0).toBe(0);
+    expect(counts.sending ?? 0).toBe(0);
+    // Only requests that may have left when the process died are unknown: at most the
+    // messages in flight plus one unflushed batch of results.
+    expect(counts.unknown ?? 0).toBeLessThan(100);
+    const addresses = await storeAddresses();
+    expectNoDuplicates(addresses);
+    const sent = await t.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+      .select(['subscribers.email', 'deliveries.status']).execute();
+    const inStore = new Set(addresses);
+    for (const row of sent) if (row.status === 'sent') expect(inStore.has(row.email)).toBe(true);
+    expect(addresses.length).toBeGreaterThanOrEqual(counts.sent ?? 0);
+    expect((await t.db.selectFrom('campaigns').select('status').executeTakeFirstOrThrow()).status).toBe('done');
+  });
+
+  it('runs three dispatchers at once without sending anyone twice', async () => {
+    await seed(1500);
+    const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
+    const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(enq.code, enq.stderr).toBe(0);
+    expect(JSON.parse(enq.stdout)).toMatchObject({ campaign: 7, enqueued: 1500, sent: 0, queued: 1500 });
+    await sql`UPDATE deliveries SET due_at = now()`.execute(t.db);
+    const workers = await Promise.all(['a', 'b', 'c'].map((w) =>
+      runCli(['dispatch', '--worker', w, '--json', '--rate', '300', '--concurrency', '4'], { cwd: dir, env: env() })));
+    const sentBy = workers.map((w) => {
+      expect(w.code, w.stderr).toBe(0);
+      return (JSON.parse(w.stdout) as { sent: number }).sent;
+    });
+    expect(sentBy.reduce((a, b) => a + b, 0)).toBe(1500);
+    expect(sentBy.filter((n) => n > 0).length).toBeGreaterThan(1);
+    const addresses = await storeAddresses();
+    expect(addresses).toHaveLength(1500);
+    expectNoDuplicates(addresses);
+    expect(await statusCounts()).toEqual({ sent: 1500 });
+  });
+
+  it('rides out throttling and server errors: all sent once, and it slows down', async () => {
+    await seed(300);
+    // SES allows 60/s here; marketer is told 200/s. 10% of calls also fail with a 500.
+    proxy.faults = { maxPerSecond: 60, serverError: 0.1 };
+    const { dir, campaignFile } = makeCampaignRepo();
+    const r = await runCli(['send', campaignFile, '--json', '--rate', '200'], { cwd: dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ campaign: 7, enqueued: 300, sent: 300, failed: 0, unknown: 0, queued: 0 });
+    expect(doc.this_run.throttled).toBeGreaterThan(0);
+    expect(doc.this_run.retries).toBeGreaterThan(doc.this_run.throttled);
+    expect(doc.this_run.rate).toBeLessThan(200);
+    expect(proxy.answered.throttled).toBeGreaterThan(0);
+    expect(proxy.answered.serverError).toBeGreaterThan(0);
+    const addresses = await storeAddresses();
+    expect(addresses).toHaveLength(300);
+    expectNoDuplicates(addresses);
+  });
+
+  it('never mails the suppressed, even when suppressed between enqueue and send', async () => {
+    await seed(20);
+    await sql`UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'user1@example.com'`.execute(t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user2@example.com', 'UTF8')), 'complained')`.execute(t.db);
+    const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
+    const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(JSON.parse(enq.stdout).enqueued).toBe(18);
+    // After enqueue: one unsubscribes, one address is suppressed (forgotten).
+    await sql`UPDATE subscribers SET status = 'bounced' WHERE email = 'user3@example.com'`.execute(t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user4@example.com', 'UTF8')), 'forgotten')`.execute(t.db);
+    await sql`UPDATE deliveries SET due_at = now()`.execute(t.db);
+    const r = await runCli(['dispatch', '--json'], { cwd: dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sent: 16, skipped: 2 });
+    const addresses = await storeAddresses();
+    expect(addresses.sort()).toEqual(Array.from({ length: 16 }, (_, i) => `user${i + 5}@example.com`).sort());
+    expect(await statusCounts()).toEqual({ sent: 16, skipped: 2 });
+  });
+
+  it('refuses a campaign whose file changed after sending began; a plain re-run sends nothing new', async () => {
+    await seed(30);
+    const { dir, campaignFile } = makeCampaignRepo();
+    const first = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(JSON.parse(first.stdout)).toMatchObject({ sent: 30 });
+    const again = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ enqueued: 30, sent: 30, this_run: { sent: 0 } });
+    const template = path.join(dir, 'templates', 'simple.mjml');
+    writeFileSync(template, readFileSync(template, 'utf8').replace('see', 'read'));
+    writeFileSync(campaignFile, readFileSync(campaignFile, 'utf8').replace('name: Test campaign', 'name: Renamed'));
+    const changed = await runCli(['send', campaignFile], { cwd: dir, env: env() });
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain('Campaign 7 (campaigns/c.yaml) changed after sending began: 30 deliveries have been attempted with the earlier version.');
+    expect(changed.stderr).toContain('campaign file: "name" changed');
+    expect(changed.stderr).toContain('template: its content changed');
+    expect(await storeAddresses()).toHaveLength(30);
+  });
+
+  it('stops on SendingPausedException with a clear message and leaves the rest queued', async () => {
+    await seed(10);
+    proxy.faults = { rejectAll: 'SendingPausedException' };
+    const { dir, campaignFile } = makeCampaignRepo();
+    const r = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Sending stopped: SendingPausedException');
+    expect(JSON.parse(r.stdout)).toMatchObject({ sent: 0, queued: 10, stopped: { reason: 'fatal' } });
+    expect(await statusCounts()).toEqual({ queued: 10 });
+  });
+
+  it('pauses a campaign after too many failures in a row; send resumes it', async () => {
+    await seed(40);
+    proxy.faults = { rejectAll: 'MessageRejected' };
+    const { dir, campaignFile } = makeCampaignRepo();
+    const r = await runCli(['send', campaignFile, '--json', '--concurrency', '1'], { cwd: dir, env: env({ MARKETER_MAX_CONSECUTIVE_FAILURES: '5' }) });
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.failed).toBe(5);
+    expect(doc.paused[0].reason).toContain('5 sends in a row failed; last error: MessageRejected');
+    const campaign = await t.db.selectFrom('campaigns').select(['status', 'paused_reason']).executeTakeFirstOrThrow();
+    expect(campaign.status).toBe('paused');
+    proxy.faults = {};
+    const resumed = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 35, failed: 5, queued: 0, status: 'done' });
+  });
+});
