@@ -94,23 +94,56 @@ export interface StatsOptions {
 const n = (v: unknown) => Number(v ?? 0);
 const rate = (num: number, den: number) => (den > 0 ? num / den : null);
 
-interface WaveRow {
+interface GroupRow {
   timezone: string;
+  status: string;
   due_at: Date | null;
-  recipients: string;
-  sent: string;
-  failed: string;
-  unknown: string;
-  skipped: string;
+  n: string;
   suppressed: string;
-  queued: string;
-  sending: string;
   delivered: string;
   opened: string;
   clicked: string;
   bounced: string;
   complained: string;
   unsubscribed: string;
+}
+
+interface WaveRow {
+  timezone: string;
+  due_at: Date | null;
+  recipients: number;
+  sent: number;
+  failed: number;
+  unknown: number;
+  skipped: number;
+  suppressed: number;
+  queued: number;
+  sending: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  complained: number;
+  unsubscribed: number;
+}
+
+/** (zone, status) groups into one row per wave, earliest wave first. */
+function foldWaves(groups: GroupRow[]): WaveRow[] {
+  const waves = new Map<string, WaveRow>();
+  for (const g of groups) {
+    const w = waves.get(g.timezone) ?? {
+      timezone: g.timezone, due_at: null, recipients: 0, sent: 0, failed: 0, unknown: 0, skipped: 0, suppressed: 0, queued: 0, sending: 0,
+      delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0,
+    };
+    const count = n(g.n);
+    if (g.due_at && (!w.due_at || new Date(g.due_at) < w.due_at)) w.due_at = new Date(g.due_at);
+    w.recipients += count;
+    if (g.status === 'sent' || g.status === 'failed' || g.status === 'unknown' || g.status === 'skipped' || g.status === 'queued' || g.status === 'sending') w[g.status] += count;
+    w.suppressed += n(g.suppressed);
+    for (const k of ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const) w[k] += n(g[k]);
+    waves.set(g.timezone, w);
+  }
+  return [...waves.values()].sort((a, b) => (a.due_at?.getTime() ?? Infinity) - (b.due_at?.getTime() ?? Infinity) || (a.timezone < b.timezone ? -1 : 1));
 }
 
 export async function campaignStats(db: Kysely<Database>, campaignId: number, options: StatsOptions = {}): Promise<CampaignStats> {
@@ -121,25 +154,18 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
   }
   const sinceTs = since?.toISOString() ?? null;
-  // One pass over the campaign's ledger rows via deliveries_campaign_id_subscriber_id_key;
-  // 1M deliveries in ~150 ms (figures in docs/events.md).
-  const waves = await sql<WaveRow>`
-    SELECT timezone, min(due_at) AS due_at, count(*) AS recipients,
-      count(*) FILTER (WHERE status = 'sent') AS sent,
-      count(*) FILTER (WHERE status = 'failed') AS failed,
-      count(*) FILTER (WHERE status = 'unknown') AS unknown,
-      count(*) FILTER (WHERE status = 'skipped') AS skipped,
-      count(*) FILTER (WHERE status = 'skipped' AND error = 'suppressed') AS suppressed,
-      count(*) FILTER (WHERE status = 'queued') AS queued,
-      count(*) FILTER (WHERE status = 'sending') AS sending,
-      count(delivered_at) FILTER (WHERE delivered_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS delivered,
-      count(opened_at) FILTER (WHERE opened_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS opened,
-      count(clicked_at) FILTER (WHERE clicked_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS clicked,
-      count(bounced_at) FILTER (WHERE bounced_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS bounced,
-      count(complained_at) FILTER (WHERE complained_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS complained,
-      count(unsubscribed_at) FILTER (WHERE unsubscribed_at >= coalesce(${sinceTs}::timestamptz, '-infinity')) AS unsubscribed
+  // One pass over the campaign's ledger rows, grouped by (zone, status) and folded below: a
+  // FILTER per status cost 420 ms on 1M deliveries against 285 ms for this (docs/events.md).
+  const firsts = (column: 'delivered_at' | 'opened_at' | 'clicked_at' | 'bounced_at' | 'complained_at' | 'unsubscribed_at') =>
+    since ? sql`count(${sql.ref(column)}) FILTER (WHERE ${sql.ref(column)} >= ${sinceTs}::timestamptz)` : sql`count(${sql.ref(column)})`;
+  const groups = await sql<GroupRow>`
+    SELECT timezone, status, min(due_at) AS due_at, count(*) AS n,
+      count(*) FILTER (WHERE error = 'suppressed') AS suppressed,
+      ${firsts('delivered_at')} AS delivered, ${firsts('opened_at')} AS opened, ${firsts('clicked_at')} AS clicked,
+      ${firsts('bounced_at')} AS bounced, ${firsts('complained_at')} AS complained, ${firsts('unsubscribed_at')} AS unsubscribed
     FROM deliveries WHERE campaign_id = ${campaignId}
-    GROUP BY timezone ORDER BY min(due_at), timezone`.execute(db);
+    GROUP BY timezone, status`.execute(db);
+  const waves = { rows: foldWaves(groups.rows) };
   const kinds = await sql<{ kind: string; events: string }>`
     SELECT kind, sum(events) AS events FROM campaign_event_counts
     WHERE campaign_id = ${campaignId} AND bucket > coalesce(${sinceTs}::timestamptz - interval '15 minutes', '-infinity')
@@ -157,7 +183,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     GROUP BY 1 ORDER BY 1`.execute(db);
 
   const total = (k: string) => n(kinds.rows.find((r) => r.kind === k)?.events);
-  const sum = (f: (w: WaveRow) => string) => waves.rows.reduce((s, w) => s + n(f(w)), 0);
+  const sum = (f: (w: WaveRow) => number) => waves.rows.reduce((s, w) => s + f(w), 0);
   const sent = sum((w) => w.sent);
   const delivered = sum((w) => w.delivered);
   const uniqueOpens = sum((w) => w.opened);

@@ -66,7 +66,8 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
     if (subscriberId && byId.has(subscriberId) && !subscribers.has(subscriberId)) subscribers.set(subscriberId, r.reason);
   }
   if (addresses.size > 0) {
-    const list = [...addresses];
+    // Sorted so that concurrent ingest batches take index locks in one order.
+    const list = [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const inserted = await sql`
       INSERT INTO suppressions (email_hash, reason, detail)
       SELECT sha256(convert_to(e, 'UTF8')), r, d
@@ -75,7 +76,7 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
     result.suppressions = Number(inserted.numAffectedRows ?? 0);
   }
   if (subscribers.size > 0) {
-    const list = [...subscribers];
+    const list = [...subscribers].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
     const updated = await sql`
       UPDATE subscribers s SET status = u.st, updated_at = now()
       FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, r]) => STATUS[r])}::text[]) AS u(id, st)
@@ -125,12 +126,13 @@ export async function applyAddressOutcomes(db: Db, outcomes: AddressOutcome[], o
     }
   }
   if (soft.size > 0) {
-    const list = [...soft].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    const list = [...soft].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
     const counted = await sql<{ id: string; soft_bounces: number }>`
       UPDATE subscribers s
       SET soft_bounces = CASE WHEN u.reset THEN u.add ELSE s.soft_bounces + u.add END
       FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, v]) => v.reset)}::boolean[], ${list.map(([, v]) => v.add)}::int[]) AS u(id, reset, add)
-      WHERE s.id = u.id
+      -- A delivery to someone with no bounces on record changes nothing: skip the write.
+      WHERE s.id = u.id AND (u.add > 0 OR s.soft_bounces <> 0)
       RETURNING s.id::text AS id, s.soft_bounces`.execute(db);
     for (const row of counted.rows) {
       const s = soft.get(row.id);

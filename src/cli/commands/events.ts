@@ -2,7 +2,6 @@ import chalk from 'chalk';
 import type { Command } from 'commander';
 import { ingestBatches, type IngestResult } from '../../events/ingest-events.js';
 import { readRecordFile } from '../../events/file-source.js';
-import { pullEvents } from '../../events/sqs-source.js';
 import { recountRollups } from '../../reports/recount-rollups.js';
 import { inputError } from '../../errors.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
@@ -105,6 +104,8 @@ Examples:
         process.on('SIGTERM', onSignal);
         const progress = ctx.out.progress('Pulling events');
         try {
+          // Loaded here so that other commands do not pay for the SQS client at start-up.
+          const { pullEvents } = await import('../../events/sqs-source.js');
           const result = await pullEvents(db, {
             queueUrl,
             region: ctx.config.awsRegion,
