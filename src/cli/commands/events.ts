@@ -4,7 +4,7 @@ import { ingestBatches, type IngestResult } from '../../events/ingest-events.js'
 import { readRecordFile } from '../../events/file-source.js';
 import { recountRollups } from '../../reports/recount-rollups.js';
 import { inputError } from '../../errors.js';
-import { commandContext, withDatabase, type CommandContext } from '../context.js';
+import { commandContext, refuseEphemeralDatabase, withDatabase, type CommandContext } from '../context.js';
 import { formatNumber } from '../output.js';
 import { campaignIdOf } from './stats.js';
 
@@ -75,6 +75,7 @@ Examples:
     .option('--max <n>', 'stop after this many messages (default: until the queue is empty)', positiveInt('--max', 1, 100_000_000))
     .option('--wait-seconds <s>', 'long-poll wait per receive, 0 to 20', positiveInt('--wait-seconds', 0, 20), 20)
     .option('--follow', 'keep pulling until interrupted (Ctrl-C finishes the batch in hand, then exits)')
+    .option('--allow-ephemeral-db', 'allow pulling into the embedded database on a CI runner (the events are deleted from the queue)')
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -87,8 +88,9 @@ Examples:
   $ marketer events pull --follow
 `,
     )
-    .action(async (opts: { queueUrl?: string; max?: number; waitSeconds: number; follow?: boolean }, cmd: Command) => {
+    .action(async (opts: { queueUrl?: string; max?: number; waitSeconds: number; follow?: boolean; allowEphemeralDb?: boolean }, cmd: Command) => {
       const ctx = commandContext(cmd);
+      refuseEphemeralDatabase(ctx, 'events pull', opts.allowEphemeralDb);
       const queueUrl = opts.queueUrl ?? ctx.config.sqsQueueUrl;
       if (!queueUrl) {
         throw inputError('NO_QUEUE', 'No SQS queue to pull from.', { hint: 'Pass --queue-url, or set sqs_queue_url in marketer.yaml (or MARKETER_SQS_QUEUE_URL).' });
