@@ -35,6 +35,9 @@ BEGIN
     WHERE c.view_name = 'email_events_hourly' AND j.proc_name = 'policy_refresh_continuous_aggregate'
   ) THEN
     PERFORM add_continuous_aggregate_policy('email_events_hourly',
-      start_offset => INTERVAL '30 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '30 minutes');
+      start_offset => INTERVAL '30 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '30 minutes',
+      -- TimescaleDB 2.x lists the policy under the view's name, not the materialization
+      -- hypertable's, so the check above misses it: without this the second migrate fails.
+      if_not_exists => TRUE);
   END IF;
 END $$;
