@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import mjml2html from 'mjml';
+import { runMjml } from './run-mjml.js';
 import type { Problem } from './problems.js';
 
 export interface MjmlResult {
@@ -71,7 +71,7 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
   const prepared = injectHead(source, options.preheader);
   let html: string;
   try {
-    const result = await mjml2html(prepared, {
+    const result = await runMjml(prepared, {
       validationLevel: 'strict',
       filePath: options.templatePath,
       // mjml 5 ignores mj-include unless asked; partials may come from anywhere under the root.

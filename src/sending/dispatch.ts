@@ -115,10 +115,18 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     const held = await markAttempted(db, o.worker, ids);
     return ids.map((id) => held.has(id));
   }, { maxItems: o.concurrency, maxDelayMs: 2 });
-  const results = new BatchWriter<DeliveryResult, void>(async (items) => {
+  const resultWriter = new BatchWriter<DeliveryResult, void>(async (items) => {
     await recordResults(db, items);
     return items.map(() => undefined);
   }, { maxItems: 200, maxDelayMs: 50 });
+  // A send slot does not wait for its result to be written (that costs up to a flush delay per
+  // message); writes are tracked here, and a failed write stops the run.
+  const results = {
+    add(r: DeliveryResult): void {
+      resultWriter.add(r).catch((err: unknown) => halt({ reason: 'fatal', message: `database error: ${errorMessage(err)}` }));
+    },
+    drain: () => resultWriter.drain(),
+  };
 
   const heartbeat = setInterval(() => {
     renewLeases(db, o.worker, config.leaseSeconds).catch(() => undefined);
@@ -154,12 +162,12 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const handle = async (row: ClaimedDelivery): Promise<void> => {
     touched.add(row.campaign_id);
     if (stopController.signal.aborted || pausedHere.has(row.campaign_id)) {
-      await results.add({ id: row.id, status: 'queued', error: null });
+      results.add({ id: row.id, status: 'queued', error: null });
       return;
     }
     if (row.suppressed) {
       status.skipped += 1;
-      await results.add({ id: row.id, status: 'skipped', error: 'suppressed' });
+      results.add({ id: row.id, status: 'skipped', error: 'suppressed' });
       return;
     }
     let compiledCampaign: CompiledCampaign;
@@ -173,7 +181,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         result.paused.push({ campaign: row.campaign_id, reason });
         await pauseCampaign(db, row.campaign_id, reason);
       }
-      await results.add({ id: row.id, status: 'queued', error: null });
+      results.add({ id: row.id, status: 'queued', error: null });
       return;
     }
     let message: OutgoingMessage;
@@ -189,12 +197,12 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       };
     } catch (err) {
       status.failed += 1;
-      await results.add({ id: row.id, status: 'failed', error: `render: ${errorMessage(err)}` });
+      results.add({ id: row.id, status: 'failed', error: `render: ${errorMessage(err)}` });
       return;
     }
     await limiter.take();
     if (stopController.signal.aborted) {
-      await results.add({ id: row.id, status: 'queued', error: null });
+      results.add({ id: row.id, status: 'queued', error: null });
       return;
     }
     // Recorded before the request leaves: if this process dies from here on, the row becomes
@@ -205,11 +213,11 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       case 'sent':
         status.sent += 1;
         consecutiveFailures.set(row.campaign_id, 0);
-        await results.add({ id: row.id, status: 'sent', messageId: outcome.messageId, at: clock.now() });
+        results.add({ id: row.id, status: 'sent', messageId: outcome.messageId, at: clock.now() });
         return;
       case 'failed': {
         status.failed += 1;
-        await results.add({ id: row.id, status: 'failed', error: outcome.error });
+        results.add({ id: row.id, status: 'failed', error: outcome.error });
         const n = (consecutiveFailures.get(row.campaign_id) ?? 0) + 1;
         consecutiveFailures.set(row.campaign_id, n);
         if (n >= config.maxConsecutiveFailures && !pausedHere.has(row.campaign_id)) {
@@ -222,14 +230,14 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       }
       case 'unknown':
         status.unknown += 1;
-        await results.add({ id: row.id, status: 'unknown', error: outcome.error });
+        results.add({ id: row.id, status: 'unknown', error: outcome.error });
         return;
       case 'retry':
         // Proven not accepted, but still refused after every attempt: back to the queue.
-        await results.add({ id: row.id, status: 'queued', error: outcome.error });
+        results.add({ id: row.id, status: 'queued', error: outcome.error });
         return;
       case 'fatal':
-        await results.add({ id: row.id, status: 'queued', error: outcome.error });
+        results.add({ id: row.id, status: 'queued', error: outcome.error });
         halt({ reason: 'fatal', message: outcome.error });
         return;
     }

@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import { migrate } from '../src/db/migrate.js';
+import type { Database } from '../src/db/types.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const DATA_DIR = path.join(ROOT, 'bench', '.data');
+export const CLI = path.join(ROOT, 'bin', 'marketer.js');
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Drop, create and migrate a database on the server of `adminUrl`; returns its URL. */
+export async function freshDatabase(adminUrl: string, database: string): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`);
+    await c.query(`CREATE DATABASE ${c.escapeIdentifier(database)}`);
+  } finally {
+    await c.end();
+  }
+  const url = withDatabase(adminUrl, database);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  try {
+    await migrate(db);
+  } finally {
+    await db.destroy();
+  }
+  return url;
+}
+
+/** The larger of VmHWM and VmRSS of a live process, in KiB; undefined once it is gone. */
+export function readRss(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return Math.max(kib('VmHWM'), kib('VmRSS'));
+}
+
+export interface MeasuredRun {
+  code: number | null;
+  ms: number;
+  peakRssKiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the built CLI as its own node process (not via npx or a shell, so the pid polled is
+ * marketer's) and record wall time and peak RSS. VmHWM is the kernel's high-water mark, so a
+ * 50 ms poll misses nothing but the last few milliseconds.
+ */
+export async function runMeasured(args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }): Promise<MeasuredRun> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let peak = 0;
+  const timer = setInterval(() => {
+    if (child.pid !== undefined) peak = Math.max(peak, readRss(child.pid) ?? 0);
+  }, 50);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  let ms = 0;
+  child.once('exit', () => { ms = performance.now() - t0; });
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearInterval(timer);
+  return { code, ms, peakRssKiB: peak, stdout, stderr };
+}
+
+export const int = (n: number) => Math.round(n).toLocaleString('en-US');
+export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export const mb = (kib: number) => `${(kib / 1024).toFixed(0)} MB`;
+
+export function argValue(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
