@@ -1,39 +1,169 @@
+import { statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import chalk from 'chalk';
 import type { Command } from 'commander';
-import { compileCampaign, loadCampaign } from '../../campaigns/index.js';
+import { checkCampaigns, compileCampaign, formatProblem, loadCampaign, SAMPLE_RECIPIENT, type CompiledCampaign } from '../../campaigns/index.js';
+import type { ChangedCampaigns } from '../../campaigns/changed-campaigns.js';
+import { errorMessage, inputError, isMarketerError } from '../../errors.js';
 import { createMailer } from '../../sending/create-mailer.js';
-import { planCampaign } from '../../sending/plan-campaign.js';
+import { planCampaign, type PlanResult } from '../../sending/plan-campaign.js';
+import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { formatPlan } from '../format-sending.js';
+import { planSummary, writeSummary } from '../step-summary.js';
+
+export interface PlanOptions {
+  changedSince?: string;
+  previewDir?: string;
+  /** A file, false for --no-summary, or undefined for $GITHUB_STEP_SUMMARY. */
+  summary?: string | boolean;
+}
 
 export function registerPlan(program: Command): void {
   program
     .command('plan')
-    .description('Show what sending a campaign would do, touching nothing: audience, waves, quota, compliance')
-    .argument('<campaign.yaml>', 'campaign file')
+    .description('Show what sending campaigns would do, touching nothing: audience, waves, quota, compliance')
+    .argument('[paths...]', 'campaign files or folders (default: campaigns/)')
+    .option('--changed-since <commit>', 'only campaigns added or changed since this commit (git), e.g. the pull request base')
+    .option('--preview-dir <dir>', 'also write each campaign rendered for the sample subscriber here (<id>-<name>.html and .txt)')
+    .option('--summary <file>', 'append a Markdown report to this file (default: $GITHUB_STEP_SUMMARY when set)')
+    .option('--no-summary', 'no Markdown report, even on GitHub Actions')
     .option('--json', 'print one JSON document')
     .addHelpText('after', `
 Waves: with schedule.timezone "subscriber", everyone gets the mail at schedule.at in their own
 zone, so one campaign fires in as many UTC waves as there are offsets in the list.
 
+JSON: for a single campaign file, the plan itself ({campaign, audience, waves, quota, checks, …});
+for folders, several files or --changed-since, {"campaigns": [plan, …], "previews": […]} (also
+when that is one campaign or none), plus "changed" with --changed-since.
+${CHANGED_SINCE_HELP}
+
 Examples:
   $ marketer plan campaigns/weekly.yaml
-  $ marketer plan campaigns/weekly.yaml --json | jq '.waves[] | [.fire_at, .count]'`)
-    .action(async (file: string, _flags: unknown, cmd: Command) => {
-      await runPlan(commandContext(cmd), file);
+  $ marketer plan campaigns/weekly.yaml --json | jq '.waves[] | [.fire_at, .count]'
+  $ marketer plan --changed-since origin/main --preview-dir previews/`)
+    .action(async (paths: string[], opts: PlanOptions, cmd: Command) => {
+      await runPlan(commandContext(cmd), paths, opts);
     });
 }
 
-export async function runPlan(ctx: CommandContext, file: string): Promise<void> {
-  const campaign = await loadCampaign(file, ctx.config);
-  const compiled = await compileCampaign(campaign, ctx.config);
+/** One campaign file named on its own: the single-campaign form (its own JSON shape). */
+export function isSingleFile(paths: string[], changedSince: string | undefined): boolean {
+  if (paths.length !== 1 || changedSince !== undefined) return false;
+  try {
+    return statSync(path.resolve(paths[0]!)).isFile();
+  } catch {
+    // A missing file is reported by loadCampaign in the single form, as it always was.
+    return true;
+  }
+}
+
+export async function runPlan(ctx: CommandContext, paths: string[] | string, opts: PlanOptions = {}): Promise<void> {
+  const list = typeof paths === 'string' ? [paths] : paths;
+  if (isSingleFile(list, opts.changedSince)) {
+    const compiled = await loadOne(list[0]!, ctx, opts);
+    const [plan] = await planAll(ctx, [compiled]);
+    const previews = opts.previewDir ? await writePreviews(opts.previewDir, [compiled]) : new Map<number, string>();
+    await writeSummary(opts.summary, planSummary({ plans: [plan!], previews }));
+    if (ctx.out.json) ctx.out.printJson(plan);
+    else printPlans(ctx, [plan!], previews, opts.previewDir);
+    return;
+  }
+
+  const changed = opts.changedSince === undefined ? undefined : await campaignsChangedSince(ctx, list, opts.changedSince);
+  const compiled = changed && changed.campaigns.length === 0 ? [] : await compileAll(ctx, changed ? changed.campaigns.map((c) => c.file) : list.map((p) => path.resolve(p)), opts, changed);
+  const plans = compiled.length > 0 ? await planAll(ctx, compiled) : [];
+  const previews = opts.previewDir ? await writePreviews(opts.previewDir, compiled) : new Map<number, string>();
+  await writeSummary(opts.summary, planSummary({ plans, previews, changed }));
+  if (ctx.out.json) {
+    ctx.out.printJson({
+      campaigns: plans,
+      previews: [...previews].map(([campaign, file]) => ({ campaign, html: path.join(opts.previewDir!, file), text: path.join(opts.previewDir!, file.replace(/\.html$/, '.txt')) })),
+      ...(changed ? { changed: changedJson(changed) } : {}),
+    });
+  } else printPlans(ctx, plans, previews, opts.previewDir);
+}
+
+/**
+ * Load and compile every campaign before planning any, so one bad file fails the whole run
+ * with every problem listed (and in the step summary, where the reviewer looks).
+ */
+export async function compileAll(ctx: CommandContext, files: string[], opts: { summary?: string | boolean }, changed?: ChangedCampaigns, summarize = true): Promise<CompiledCampaign[]> {
+  const report = await checkCampaigns(files, ctx.config);
+  const problems = report.problems.map(formatProblem);
+  const compiled: CompiledCampaign[] = [];
+  for (const campaign of report.campaigns) {
+    try {
+      compiled.push(await compileCampaign(campaign, ctx.config));
+    } catch (err) {
+      if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
+      problems.push(...err.details);
+    }
+  }
+  if (problems.length > 0) {
+    if (summarize) await writeSummary(opts.summary, planSummary({ plans: [], problems, changed }));
+    throw inputError('CAMPAIGN_INVALID', `${problems.length === 1 ? '1 problem' : `${problems.length} problems`} found; nothing was planned or sent:`, {
+      details: problems,
+      hint: 'The campaign file format is in `marketer validate --help` and docs/campaign-file.md.',
+    });
+  }
+  for (const w of new Set(compiled.flatMap((c) => c.campaign.warnings))) ctx.out.warn(w);
+  return compiled;
+}
+
+/** One campaign file, with its problems in the step summary too when it is bad. */
+export async function loadOne(file: string, ctx: CommandContext, opts: { summary?: string | boolean }, summarize = true): Promise<CompiledCampaign> {
+  try {
+    return await compileCampaign(await loadCampaign(file, ctx.config), ctx.config);
+  } catch (err) {
+    if (summarize && isMarketerError(err) && err.code === 'CAMPAIGN_INVALID') {
+      await writeSummary(opts.summary, planSummary({ plans: [], problems: err.details }));
+    }
+    throw err;
+  }
+}
+
+async function planAll(ctx: CommandContext, compiled: CompiledCampaign[]): Promise<PlanResult[]> {
   const mailer = createMailer(ctx.config, { concurrency: 1 });
   try {
-    await withDatabase(ctx, async ({ db }) => {
-      const plan = await planCampaign(db, compiled, mailer, new Date());
-      if (ctx.out.json) ctx.out.printJson(plan);
-      else ctx.out.info(formatPlan(plan));
+    return await withDatabase(ctx, async ({ db }) => {
+      const now = new Date();
+      const plans: PlanResult[] = [];
+      for (const c of compiled) plans.push(await planCampaign(db, c, mailer, now));
+      return plans;
     });
   } finally {
     await mailer.close();
   }
+}
+
+/** Each campaign rendered for the sample subscriber: what a reviewer opens from the artifact. */
+async function writePreviews(dir: string, compiled: CompiledCampaign[]): Promise<Map<number, string>> {
+  await mkdir(dir, { recursive: true });
+  const written = new Map<number, string>();
+  for (const c of compiled) {
+    const base = `${c.campaign.id}-${path.basename(c.campaign.relFile).replace(/\.ya?ml$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-')}`;
+    let message;
+    try {
+      message = c.render(SAMPLE_RECIPIENT);
+    } catch (err) {
+      // The plan's "renders" check reports this; a missing preview says the same thing.
+      process.stderr.write(`${chalk.yellow('warning')} no preview for campaign ${c.campaign.id}: ${errorMessage(err)}\n`);
+      continue;
+    }
+    await writeFile(path.join(dir, `${base}.html`), message.html);
+    await writeFile(path.join(dir, `${base}.txt`), `Subject: ${message.subject}\nFrom: ${message.from}\n\n${message.text}`);
+    written.set(c.campaign.id, `${base}.html`);
+  }
+  return written;
+}
+
+function printPlans(ctx: CommandContext, plans: PlanResult[], previews: Map<number, string>, dir: string | undefined): void {
+  plans.forEach((plan, i) => {
+    if (i > 0) ctx.out.info('');
+    ctx.out.info(formatPlan(plan));
+    const preview = previews.get(plan.campaign);
+    if (preview && dir) ctx.out.info(`Preview: ${path.join(dir, preview)}`);
+  });
 }

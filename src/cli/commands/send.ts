@@ -3,17 +3,20 @@ import path from 'node:path';
 import chalk from 'chalk';
 import { sql } from 'kysely';
 import type { Command } from 'commander';
-import { compileCampaign, loadCampaign } from '../../campaigns/index.js';
+import type { CompiledCampaign, LoadedCampaign } from '../../campaigns/index.js';
+import type { ChangedCampaigns } from '../../campaigns/changed-campaigns.js';
 import { createMailer, sendingRate } from '../../sending/create-mailer.js';
 import { dispatch, type DispatchResult } from '../../sending/dispatch.js';
 import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
 import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
-import { MarketerError } from '../../errors.js';
+import { inputError, isMarketerError, MarketerError } from '../../errors.js';
+import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
+import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
 import { formatCounts, formatStatus } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
 import { formatNumber } from '../output.js';
-import { runPlan } from './plan.js';
+import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
 
 interface SendFlags {
   wait?: boolean;
@@ -25,6 +28,8 @@ interface SendFlags {
   rate?: number;
   worker?: string;
   json?: boolean;
+  changedSince?: string;
+  summary?: string | boolean;
 }
 
 const positive = (name: string) => (v: string) => {
@@ -46,48 +51,179 @@ export function registerSend(program: Command): void {
   addDispatchOptions(
     program
       .command('send')
-      .description('Validate a campaign, enqueue one delivery per eligible subscriber, and send what is due')
-      .argument('<campaign.yaml>', 'campaign file')
-      .option('--wait', 'stay up and send every later wave as it comes due')
+      .description('Validate campaigns, enqueue one delivery per eligible subscriber, and send what is due')
+      .argument('[paths...]', 'campaign files or folders')
+      .option('--changed-since <commit>', 'only campaigns added or changed since this commit (git), e.g. the commit before a merge')
+      .option('--wait', 'stay up and send every later wave as it comes due (one campaign only)')
       .option('--now', 'ignore the schedule: everyone is due now')
       .option('--dry-run', 'show the plan and change nothing (same as marketer plan)')
-      .option('--allow-changed', 'send the rest even though the campaign file changed after sending began'),
+      .option('--allow-changed', 'send the rest even though the campaign file changed after sending began')
+      .option('--summary <file>', 'append a Markdown report to this file (default: $GITHUB_STEP_SUMMARY when set)')
+      .option('--no-summary', 'no Markdown report, even on GitHub Actions'),
   )
     .addHelpText('after', `
 Safe to run again: the ledger has one row per (campaign, subscriber), so a re-run only adds
 subscribers who became eligible since and resumes what is queued; nobody is mailed twice.
 Without --wait, later waves are sent by "marketer dispatch" (e.g. a scheduled CI job).
 
+Several campaigns (folders, several files, --changed-since): every file is validated before
+anything is enqueued; then each is sent in turn. A campaign whose file changed after its sending
+began is refused (exit 2) and the others still go out. JSON: one campaign file gives
+{campaign, enqueued, sent, …}; the other forms give {"campaigns": [that, …], "refused": […]}
+(plus "changed" with --changed-since).
+${CHANGED_SINCE_HELP}
+
 Examples:
   $ marketer send campaigns/weekly.yaml --dry-run
   $ marketer send campaigns/weekly.yaml --wait
+  $ marketer send --changed-since HEAD~1
   $ MARKETER_TRANSPORT=outbox marketer send campaigns/weekly.yaml --now`)
-    .action(async (file: string, flags: SendFlags, cmd: Command) => {
+    .action(async (paths: string[], flags: SendFlags, cmd: Command) => {
       const ctx = commandContext(cmd);
-      if (flags.dryRun) return runPlan(ctx, file);
+      if (flags.dryRun) return runPlan(ctx, paths, { changedSince: flags.changedSince, summary: flags.summary });
+      if (paths.length === 0 && flags.changedSince === undefined) {
+        // "Every campaign in the repository" is never what a send without arguments should mean.
+        throw inputError('USAGE', 'Name the campaign files (or folders) to send, or pass --changed-since <commit>.', { hint: 'e.g. marketer send campaigns/weekly.yaml' });
+      }
       refuseEphemeralDatabase(ctx, 'send', flags.allowEphemeralDb);
-      const campaign = await loadCampaign(file, ctx.config);
-      if (flags.now) campaign.schedule = { ...campaign.schedule, at: undefined };
-      // Compiling validates template and variables before anything is enqueued.
-      const compiled = await compileCampaign(campaign, ctx.config);
-      await withDatabase(ctx, async ({ db }) => {
-        const recorded = await recordCampaign(db, campaign, { allowChanged: flags.allowChanged });
-        const now = new Date();
-        const added = await enqueueDeliveries(db, campaign, now);
-        if (flags.now) {
-          await sql`UPDATE deliveries SET due_at = ${now} WHERE campaign_id = ${campaign.id} AND status = 'queued' AND due_at > ${now}`.execute(db);
-        }
-        if (!ctx.out.json) {
-          ctx.out.info(`${chalk.bold(`Campaign ${campaign.id}`)}: ${campaign.name}`);
-          ctx.out.info(recorded.created
-            ? `Enqueued ${formatNumber(added)} deliveries.`
-            : `Already recorded; ${formatNumber(added)} new eligible subscriber${added === 1 ? '' : 's'} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
-        }
-        const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged });
-        const counts = await campaignCounts(db, campaign.id);
-        report(ctx, counts, result, flags);
-      });
+      if (isSingleFile(paths, flags.changedSince)) {
+        const compiled = await withSendSummary(flags, undefined, () => loadOne(paths[0]!, ctx, flags, false));
+        await withDatabase(ctx, async ({ db }) => {
+          const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags), compiled.campaign);
+          await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
+          report(ctx, outcome.counts, outcome.result, flags);
+        });
+        return;
+      }
+      await sendSeveral(ctx, paths, flags);
     });
+}
+
+interface SendOutcome {
+  counts: CampaignCounts;
+  result: DispatchResult;
+}
+
+/** Record, enqueue and dispatch what is due of one compiled campaign. */
+async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<import('../../db/types.js').Database>, compiled: CompiledCampaign, flags: SendFlags): Promise<SendOutcome> {
+  const campaign = compiled.campaign;
+  if (flags.now) campaign.schedule = { ...campaign.schedule, at: undefined };
+  const recorded = await recordCampaign(db, campaign, { allowChanged: flags.allowChanged });
+  const now = new Date();
+  const added = await enqueueDeliveries(db, campaign, now);
+  if (flags.now) {
+    await sql`UPDATE deliveries SET due_at = ${now} WHERE campaign_id = ${campaign.id} AND status = 'queued' AND due_at > ${now}`.execute(db);
+  }
+  if (!ctx.out.json) {
+    ctx.out.info(`${chalk.bold(`Campaign ${campaign.id}`)}: ${campaign.name}`);
+    ctx.out.info(recorded.created
+      ? `Enqueued ${formatNumber(added)} deliveries.`
+      : `Already recorded; ${formatNumber(added)} new eligible subscriber${added === 1 ? '' : 's'} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
+  }
+  const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged });
+  return { counts: await campaignCounts(db, campaign.id), result };
+}
+
+/** Run `fn`; if it fails on bad input, put that in the step summary before passing it on. */
+async function withSendSummary<T>(flags: SendFlags, changed: ChangedCampaigns | undefined, fn: () => Promise<T>, campaign?: LoadedCampaign): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isMarketerError(err) && err.code === 'CAMPAIGN_INVALID') {
+      await writeSummary(flags.summary, sendSummary({ sent: [], refused: [], problems: err.details, changed }));
+    } else if (isMarketerError(err) && campaign) {
+      await writeSummary(flags.summary, sendSummary({ sent: [], refused: [refusal(campaign, err)], changed }));
+    }
+    throw err;
+  }
+}
+
+function refusal(c: LoadedCampaign, err: MarketerError): RefusedCampaign {
+  return { campaign: c.id, file: c.relFile, code: err.code, message: err.message, details: err.details, hint: err.hint ?? null };
+}
+
+function sentRow(c: LoadedCampaign, counts: CampaignCounts, result: DispatchResult): SentCampaign {
+  return {
+    campaign: counts.campaign, name: c.name, file: c.relFile, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
+    queued: counts.queued + counts.sending, status: counts.status, this_run: { sent: result.sent, failed: result.failed },
+  };
+}
+
+function stoppedMessage(result: DispatchResult): string | undefined {
+  return result.stopped?.reason === 'fatal' ? result.stopped.message : result.stopped?.reason === 'interrupted' ? 'interrupted' : undefined;
+}
+
+function sendDocument(counts: CampaignCounts, result: DispatchResult) {
+  return {
+    campaign: counts.campaign, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
+    queued: counts.queued + counts.sending, skipped: counts.skipped,
+    this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
+    paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
+  };
+}
+
+/**
+ * Several campaigns, e.g. those a merge changed. All are validated first (a bad file stops the
+ * run before anything is enqueued); then each is sent in turn. A campaign refused because it
+ * changed after its sending began does not hold back the others: they are separate mailings.
+ */
+async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlags): Promise<void> {
+  const changed = flags.changedSince === undefined ? undefined : await campaignsChangedSince(ctx, paths, flags.changedSince);
+  const files = changed ? changed.campaigns.map((c) => c.file) : paths.map((p) => path.resolve(p));
+  const compiled = files.length === 0 ? [] : await withSendSummary(flags, changed, () => compileAll(ctx, files, flags, changed, false));
+  if (flags.wait && compiled.length > 1) {
+    throw inputError('USAGE', `--wait stays up for one campaign's waves, and ${compiled.length} campaigns were given.`, { hint: 'Send them without --wait and run "marketer dispatch --wait" (or a scheduled "marketer dispatch") for the later waves.' });
+  }
+  const sent: { c: CompiledCampaign; outcome: SendOutcome }[] = [];
+  const refused: RefusedCampaign[] = [];
+  let stopped: DispatchResult['stopped'];
+  if (compiled.length > 0) {
+    await withDatabase(ctx, async ({ db }) => {
+      for (const c of compiled) {
+        if (sent.length > 0 && !ctx.out.json) ctx.out.info('');
+        try {
+          const outcome = await sendCampaign(ctx, db, c, flags);
+          sent.push({ c, outcome });
+          if (!ctx.out.json) report(ctx, outcome.counts, outcome.result, flags, false);
+          if (outcome.result.stopped) {
+            // Fatal (the account is paused, credentials are wrong) or Ctrl-C: the next campaign
+            // would stop the same way.
+            stopped = outcome.result.stopped;
+            break;
+          }
+        } catch (err) {
+          if (!isMarketerError(err) || err.code !== 'CAMPAIGN_CHANGED') throw err;
+          refused.push(refusal(c.campaign, err));
+          if (!ctx.out.json) printRefusal(err);
+        }
+      }
+    });
+  } else if (!ctx.out.json) ctx.out.info('Nothing to send.');
+  const stoppedText = stopped?.reason === 'fatal' ? stopped.message : stopped?.reason === 'interrupted' ? 'interrupted' : undefined;
+  await writeSummary(flags.summary, sendSummary({ sent: sent.map(({ c, outcome }) => sentRow(c.campaign, outcome.counts, outcome.result)), refused, changed, stopped: stoppedText }));
+  if (ctx.out.json) {
+    ctx.out.printJson({
+      campaigns: sent.map(({ outcome }) => sendDocument(outcome.counts, outcome.result)),
+      refused: refused.map(({ campaign, file, code, message, details, hint }) => ({ campaign, file, code, message, details, hint })),
+      ...(changed ? { changed: changedJson(changed) } : {}),
+    });
+  }
+  if (stopped?.reason === 'fatal') {
+    process.stderr.write(`${chalk.red('error')} Sending stopped: ${stopped.message}. The rest stays queued.\n`);
+    throw new ReportedExit(1);
+  }
+  if (stopped?.reason === 'interrupted') throw new ReportedExit(130);
+  if (refused.length > 0) {
+    if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${refused.length === 1 ? '1 campaign was' : `${refused.length} campaigns were`} refused (see above); the others were sent.\n`);
+    throw new ReportedExit(2);
+  }
+}
+
+/** The same words the CLI entry prints for an error, for a refusal that does not end the run. */
+function printRefusal(err: MarketerError): void {
+  process.stderr.write(`${chalk.red('error')} ${err.message}\n`);
+  for (const d of err.details) process.stderr.write(`  ${d}\n`);
+  if (err.hint) process.stderr.write(`${chalk.cyan('hint')} ${err.hint}\n`);
 }
 
 export async function runDispatch(
@@ -125,14 +261,9 @@ export async function runDispatch(
   }
 }
 
-function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchResult, flags: SendFlags): void {
+function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchResult, flags: SendFlags, exit = true): void {
   if (ctx.out.json) {
-    ctx.out.printJson({
-      campaign: counts.campaign, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
-      queued: counts.queued + counts.sending, skipped: counts.skipped,
-      this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
-      paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
-    });
+    ctx.out.printJson(sendDocument(counts, result));
   } else {
     ctx.out.info(`This run: ${formatStatus(result)}`);
     ctx.out.info(formatCounts(counts));
@@ -146,6 +277,7 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     }
     if (counts.unknown > 0) ctx.out.warn(`${formatNumber(counts.unknown)} sends have an unknown outcome (timeout or crash while sending); they are not resent and are settled by SES events (marketer events pull).`);
   }
+  if (!exit) return;
   if (result.stopped?.reason === 'fatal') {
     process.stderr.write(`${chalk.red('error')} Sending stopped: ${result.stopped.message}. The rest stays queued.\n`);
     throw new ReportedExit(1);

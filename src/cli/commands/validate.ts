@@ -3,7 +3,9 @@ import chalk from 'chalk';
 import type { Command } from 'commander';
 import { checkCampaigns, compileCampaign, formatProblem } from '../../campaigns/index.js';
 import { inputError, isMarketerError } from '../../errors.js';
+import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext } from '../context.js';
+import { validateSummary, writeSummary } from '../step-summary.js';
 
 export const CAMPAIGN_FILE_HELP = `
 The campaign file (campaigns/*.yaml):
@@ -41,18 +43,30 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .description('Check campaign files and their templates (default: every file under campaigns/)')
     .argument('[paths...]', 'campaign files or folders')
+    .option('--changed-since <commit>', 'only campaigns added or changed since this commit (git), e.g. the pull request base')
+    .option('--summary <file>', 'append a Markdown report to this file (default: $GITHUB_STEP_SUMMARY when set)')
+    .option('--no-summary', 'no Markdown report, even on GitHub Actions')
     .option('--json', 'print one JSON document')
     .addHelpText('after', `
 Examples:
   $ marketer validate
   $ marketer validate campaigns/weekly.yaml --json
+  $ marketer validate --changed-since origin/main
 ${CAMPAIGN_FILE_HELP}
+${CHANGED_SINCE_HELP}
 
 Exit code 2 when anything is wrong, with every problem as file:line:col: message (hint).
 `)
-    .action(async (paths: string[], _opts, cmd: Command) => {
+    .action(async (paths: string[], opts: { changedSince?: string; summary?: string | boolean }, cmd: Command) => {
       const ctx = commandContext(cmd);
-      const report = await checkCampaigns(paths.map((p) => path.resolve(p)), ctx.config);
+      const changed = opts.changedSince === undefined ? undefined : await campaignsChangedSince(ctx, paths, opts.changedSince);
+      if (changed && changed.campaigns.length === 0) {
+        await writeSummary(opts.summary, validateSummary({ campaigns: [], problems: [], warnings: [], changed }));
+        if (ctx.out.json) ctx.out.printJson({ ok: true, campaigns: [], warnings: [], changed: changedJson(changed) });
+        return;
+      }
+      const files = changed ? changed.campaigns.map((c) => c.file) : paths.map((p) => path.resolve(p));
+      const report = await checkCampaigns(files, ctx.config);
       const lines = report.problems.map(formatProblem);
       const ok: CampaignResult[] = [];
       for (const campaign of report.campaigns) {
@@ -73,8 +87,9 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
         }
       }
       const warnings = [...new Set(ok.flatMap((c) => c.warnings))];
+      await writeSummary(opts.summary, validateSummary({ campaigns: ok, problems: lines, warnings, changed }));
       if (ctx.out.json && lines.length === 0) {
-        ctx.out.printJson({ ok: true, campaigns: ok, warnings });
+        ctx.out.printJson({ ok: true, campaigns: ok, warnings, ...(changed ? { changed: changedJson(changed) } : {}) });
         return;
       }
       for (const w of warnings) ctx.out.warn(w);
