@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, cleanEnv, REPO, runCli } from '../helpers/cli.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { publish, snsEnvelope, type MailOptions } from '../fixtures/ses/records.js';
 import { deliveryRow, seedCampaign, seedDelivery, seedSubscriber } from '../fixtures/ses/seed.js';
@@ -109,5 +110,27 @@ describe('marketer events pull', () => {
     const r = await runCli(['events', 'pull'], { env: env() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--queue-url.*sqs_queue_url/);
+  });
+
+  it('--follow keeps polling an empty queue; Ctrl-C ends it cleanly with the totals', async () => {
+    queue = [];
+    for (let i = 0; i < 5; i++) enqueue(`f${i}`, JSON.stringify(snsEnvelope(publish.open(m, 900 + i), `sns-follow-${i}`)), `sns:sns-follow-${i}`);
+    const child = spawn(process.execPath, [BIN, 'events', 'pull', '--queue-url', queueUrl, '--wait-seconds', '1', '--follow', '--json'], {
+      cwd: REPO,
+      env: cleanEnv(env()),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // Drained, then more arrives while it follows.
+    for (let i = 0; i < 100 && queue.some((q) => !q.deleted); i++) await new Promise((r) => setTimeout(r, 100));
+    enqueue('late', JSON.stringify(snsEnvelope(publish.open(m, 999), 'sns-follow-late')), 'sns:sns-follow-late');
+    for (let i = 0; i < 100 && queue.some((q) => !q.deleted); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(queue.filter((q) => !q.deleted)).toEqual([]);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ ingested: 6, duplicates: 0 });
+    expect(deletedBeforeCommit).toEqual([]);
   });
 });
