@@ -9,9 +9,11 @@ import { registerPlan } from './plan.js';
 import { registerSend } from './send.js';
 import { registerDispatch } from './dispatch.js';
 import { registerStats } from './stats.js';
+import { registerInit } from './init.js';
 
 /** Every command, in the order `marketer --help` lists them. */
 export const commands: ((program: Command) => void)[] = [
+  registerInit,
   registerImport,
   registerPlan,
   registerSend,
