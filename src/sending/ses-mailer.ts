@@ -58,6 +58,9 @@ export class SesMailer implements Mailer {
       requestHandler: new NodeHttpHandler({
         connectionTimeout: 5_000,
         requestTimeout: options.requestTimeoutMs ?? 30_000,
+        // Without this the handler only logs a warning and the request waits forever; a
+        // timeout must surface so the row can be marked `unknown`.
+        throwOnRequestTimeout: true,
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
       }),
