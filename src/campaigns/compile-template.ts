@@ -36,17 +36,15 @@ export interface CompileMjmlOptions {
 }
 
 /**
- * Compile MJML once with strict validation, keeping Nunjucks tags for the per-recipient render.
- * Checks afterwards that every Nunjucks tag survived: MJML silently drops text it does not
- * expect (e.g. `{% if %}` between two sections), which would change what recipients get.
+ * The template and every partial it includes, transitively. mjml 5 skips a missing mj-include
+ * without a word, and a missing footer would mean a missing unsubscribe link, so each one is
+ * found here first. Also what the campaign's content hash covers: editing a partial changes
+ * what recipients get as much as editing the template.
  */
-export async function compileMjml(source: string, options: CompileMjmlOptions): Promise<MjmlResult> {
-  const file = options.relTemplate;
+export function resolveIncludes(source: string, options: { templatePath: string; relTemplate: string; root: string }): { sources: { file: string; text: string }[]; problems: Problem[] } {
   const problems: Problem[] = [];
-  const sources = [{ file, text: source }];
-  // mjml 5 skips a missing mj-include without a word; a missing footer would mean a missing
-  // unsubscribe link, so look for them first.
-  const queue = [{ abs: options.templatePath, rel: file, text: source }];
+  const sources = [{ file: options.relTemplate, text: source }];
+  const queue = [{ abs: options.templatePath, rel: options.relTemplate, text: source }];
   const seen = new Set([options.templatePath]);
   for (let item = queue.shift(); item; item = queue.shift()) {
     for (const m of item.text.matchAll(/<mj-include\b[^>]*\bpath\s*=\s*["']([^"']+)["']/g)) {
@@ -66,6 +64,17 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       queue.push({ abs: found, rel, text });
     }
   }
+  return { sources, problems };
+}
+
+/**
+ * Compile MJML once with strict validation, keeping Nunjucks tags for the per-recipient render.
+ * Checks afterwards that every Nunjucks tag survived: MJML silently drops text it does not
+ * expect (e.g. `{% if %}` between two sections), which would change what recipients get.
+ */
+export async function compileMjml(source: string, options: CompileMjmlOptions): Promise<MjmlResult> {
+  const file = options.relTemplate;
+  const { sources, problems } = resolveIncludes(source, options);
   if (problems.length > 0) return { html: undefined, problems, sources };
 
   const prepared = injectHead(source, options.preheader);

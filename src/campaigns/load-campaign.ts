@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { resolveIncludes } from './compile-template.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DateTime } from 'luxon';
@@ -268,7 +269,11 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   }
 
   const hash = createHash('sha256').update(bytes);
-  if (templateBytes) hash.update(templateBytes);
+  if (templateBytes && templatePath) {
+    hash.update(templateBytes);
+    const { sources } = resolveIncludes(templateBytes.toString('utf8'), { templatePath, relTemplate: rel(config, templatePath), root: config.root });
+    for (const partial of sources.slice(1)) hash.update(`\0${partial.file}\0`).update(partial.text);
+  }
   const tpl = templatePath;
   const sender = from;
   const campaign: LoadedCampaign | undefined =

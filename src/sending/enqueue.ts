@@ -68,7 +68,7 @@ function describeChange(oldYaml: string | null, newYaml: string, oldTemplate: st
     lines.push(keys.length > 0 ? `campaign file: ${keys.map((k) => `"${k}"`).join(', ')} changed` : 'campaign file: formatting or comments changed');
   }
   if (oldTemplate !== null && oldTemplate !== newTemplate) lines.push('template: its content changed');
-  if (lines.length === 0) lines.push('the content hash differs');
+  if (lines.length === 0) lines.push('a partial the template includes (mj-include) changed');
   return lines;
 }
 
