@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { isMarketerError } from '../errors.js';
+import { sqlState } from '../db/retry.js';
 import { commands } from './commands/index.js';
 import { ReportedExit } from './context.js';
 
@@ -59,6 +60,13 @@ export async function main(argv: string[]): Promise<number> {
       if (err.hint) process.stderr.write(`${chalk.cyan('hint')} ${err.hint}\n`);
       if (process.env.MARKETER_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       return err.exitCode;
+    }
+    const state = sqlState(err);
+    if (state) {
+      // A Postgres error that no retry could fix: say what the server said, with its SQLSTATE.
+      process.stderr.write(`${chalk.red('error')} database: ${(err as Error).message} (SQLSTATE ${state})\n`);
+      if (process.env.MARKETER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+      return 1;
     }
     process.stderr.write(`${chalk.red('unexpected error')} ${(err as Error)?.stack ?? String(err)}\n`);
     process.stderr.write('This is a bug in marketer; please report it with the command you ran.\n');

@@ -5,6 +5,7 @@ import { compileCampaign, loadCampaign, type CompiledCampaign } from '../campaig
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/types.js';
 import { errorMessage } from '../errors.js';
+import { withDbRetry } from '../db/retry.js';
 import { BatchWriter } from './batch-writer.js';
 import { systemClock, type Clock } from './clock.js';
 import {
@@ -112,11 +113,11 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   };
 
   const attempts = new BatchWriter<string, boolean>(async (ids) => {
-    const held = await markAttempted(db, o.worker, ids);
+    const held = await withDbRetry(() => markAttempted(db, o.worker, ids));
     return ids.map((id) => held.has(id));
   }, { maxItems: o.concurrency, maxDelayMs: 2 });
   const resultWriter = new BatchWriter<DeliveryResult, void>(async (items) => {
-    await recordResults(db, items);
+    await withDbRetry(() => recordResults(db, items));
     return items.map(() => undefined);
   }, { maxItems: 200, maxDelayMs: 50 });
   // A send slot does not wait for its result to be written (that costs up to a flush delay per
@@ -251,15 +252,15 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       const nowMs = performance.now();
       if (nowMs - lastHousekeeping > 5_000) {
         lastHousekeeping = nowMs;
-        const rec = await recoverExpiredLeases(db);
+        const rec = await withDbRetry(() => recoverExpiredLeases(db));
         result.recovered.requeued += rec.requeued;
         result.recovered.unknown += rec.unknown;
-        status.skipped += await skipLateDeliveries(db, clock.now(), o.campaignId);
+        status.skipped += await withDbRetry(() => skipLateDeliveries(db, clock.now(), o.campaignId));
       }
       // Keep about one batch in flight and claim the next while it drains, so the pipe never
       // empties between batches and never holds more than two.
       while (inFlight.size > batchSize) await Promise.race(inFlight);
-      const rows = await claimDeliveries(db, { worker: o.worker, limit: batchSize, now: clock.now(), leaseSeconds: config.leaseSeconds, campaignId: o.campaignId });
+      const rows = await withDbRetry(() => claimDeliveries(db, { worker: o.worker, limit: batchSize, now: clock.now(), leaseSeconds: config.leaseSeconds, campaignId: o.campaignId }));
       if (rows.length > 0) {
         status.waiting = false;
         for (const row of rows) {
