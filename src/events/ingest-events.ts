@@ -299,32 +299,62 @@ async function updateDeliveries(trx: Trx, events: Matched[], topic: string | und
   if (changes.size === 0) return 0;
   const list = [...changes.values()].sort((a, b) => byId(a.id, b.id));
   const ts = (f: (c: DeliveryChange) => Date | undefined) => list.map((c) => f(c)?.toISOString() ?? null);
-  // The WHERE skips rows nothing would change (a second open), so repeats cost a read, not a write.
+  // Rows are locked in id order first, so the pre-update values are exact even with another
+  // batch in flight: a column that goes from NULL to set is a first, counted per wave in
+  // campaign_wave_firsts in the same statement. The WHERE skips rows nothing would change (a
+  // second open), so repeats cost a read, not a write.
   await sql`
-    UPDATE deliveries d SET
-      delivered_at = LEAST(d.delivered_at, u.delivered),
-      opened_at = LEAST(d.opened_at, u.opened),
-      clicked_at = LEAST(d.clicked_at, u.clicked),
-      bounced_at = LEAST(d.bounced_at, u.bounced),
-      complained_at = LEAST(d.complained_at, u.complained),
-      unsubscribed_at = LEAST(d.unsubscribed_at, u.unsubscribed),
-      status = CASE WHEN d.status = 'unknown' AND u.settle IS NOT NULL THEN u.settle ELSE d.status END,
-      sent_at = CASE WHEN d.status = 'unknown' AND u.settle = 'sent' THEN COALESCE(d.sent_at, u.sent) ELSE d.sent_at END,
-      error = CASE WHEN d.status = 'unknown' AND u.settle = 'failed' THEN u.error ELSE d.error END,
-      message_id = COALESCE(d.message_id, u.message_id)
-    FROM unnest(
-      ${list.map((c) => c.id)}::bigint[],
-      ${ts((c) => c.delivered)}::timestamptz[], ${ts((c) => c.opened)}::timestamptz[], ${ts((c) => c.clicked)}::timestamptz[],
-      ${ts((c) => c.bounced)}::timestamptz[], ${ts((c) => c.complained)}::timestamptz[], ${ts((c) => c.unsubscribed)}::timestamptz[],
-      ${list.map((c) => c.settle ?? null)}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
-      ${list.map((c) => c.messageId ?? null)}::text[], ${list.map((c) => c.error ?? null)}::text[]
-    ) AS u(id, delivered, opened, clicked, bounced, complained, unsubscribed, settle, sent, message_id, error)
-    WHERE d.id = u.id AND (
-      d.delivered_at IS DISTINCT FROM LEAST(d.delivered_at, u.delivered) OR d.opened_at IS DISTINCT FROM LEAST(d.opened_at, u.opened)
-      OR d.clicked_at IS DISTINCT FROM LEAST(d.clicked_at, u.clicked) OR d.bounced_at IS DISTINCT FROM LEAST(d.bounced_at, u.bounced)
-      OR d.complained_at IS DISTINCT FROM LEAST(d.complained_at, u.complained)
-      OR d.unsubscribed_at IS DISTINCT FROM LEAST(d.unsubscribed_at, u.unsubscribed)
-      OR (d.status = 'unknown' AND u.settle IS NOT NULL) OR (d.message_id IS NULL AND u.message_id IS NOT NULL))`.execute(trx);
+    WITH u AS (
+      SELECT * FROM unnest(
+        ${list.map((c) => c.id)}::bigint[],
+        ${ts((c) => c.delivered)}::timestamptz[], ${ts((c) => c.opened)}::timestamptz[], ${ts((c) => c.clicked)}::timestamptz[],
+        ${ts((c) => c.bounced)}::timestamptz[], ${ts((c) => c.complained)}::timestamptz[], ${ts((c) => c.unsubscribed)}::timestamptz[],
+        ${list.map((c) => c.settle ?? null)}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
+        ${list.map((c) => c.messageId ?? null)}::text[], ${list.map((c) => c.error ?? null)}::text[]
+      ) AS u(id, delivered, opened, clicked, bounced, complained, unsubscribed, settle, sent, message_id, error)
+    ),
+    old AS (
+      SELECT d.id, d.delivered_at, d.opened_at, d.clicked_at, d.bounced_at, d.complained_at, d.unsubscribed_at
+      FROM deliveries d JOIN u ON u.id = d.id ORDER BY d.id FOR UPDATE OF d
+    ),
+    changed AS (
+      UPDATE deliveries d SET
+        delivered_at = LEAST(d.delivered_at, u.delivered),
+        opened_at = LEAST(d.opened_at, u.opened),
+        clicked_at = LEAST(d.clicked_at, u.clicked),
+        bounced_at = LEAST(d.bounced_at, u.bounced),
+        complained_at = LEAST(d.complained_at, u.complained),
+        unsubscribed_at = LEAST(d.unsubscribed_at, u.unsubscribed),
+        status = CASE WHEN d.status = 'unknown' AND u.settle IS NOT NULL THEN u.settle ELSE d.status END,
+        sent_at = CASE WHEN d.status = 'unknown' AND u.settle = 'sent' THEN COALESCE(d.sent_at, u.sent) ELSE d.sent_at END,
+        error = CASE WHEN d.status = 'unknown' AND u.settle = 'failed' THEN u.error ELSE d.error END,
+        message_id = COALESCE(d.message_id, u.message_id)
+      FROM u, old
+      WHERE d.id = u.id AND old.id = d.id AND (
+        d.delivered_at IS DISTINCT FROM LEAST(d.delivered_at, u.delivered) OR d.opened_at IS DISTINCT FROM LEAST(d.opened_at, u.opened)
+        OR d.clicked_at IS DISTINCT FROM LEAST(d.clicked_at, u.clicked) OR d.bounced_at IS DISTINCT FROM LEAST(d.bounced_at, u.bounced)
+        OR d.complained_at IS DISTINCT FROM LEAST(d.complained_at, u.complained)
+        OR d.unsubscribed_at IS DISTINCT FROM LEAST(d.unsubscribed_at, u.unsubscribed)
+        OR (d.status = 'unknown' AND u.settle IS NOT NULL) OR (d.message_id IS NULL AND u.message_id IS NOT NULL))
+      RETURNING d.campaign_id, d.timezone,
+        (old.delivered_at IS NULL AND d.delivered_at IS NOT NULL)::int AS delivered,
+        (old.opened_at IS NULL AND d.opened_at IS NOT NULL)::int AS opened,
+        (old.clicked_at IS NULL AND d.clicked_at IS NOT NULL)::int AS clicked,
+        (old.bounced_at IS NULL AND d.bounced_at IS NOT NULL)::int AS bounced,
+        (old.complained_at IS NULL AND d.complained_at IS NOT NULL)::int AS complained,
+        (old.unsubscribed_at IS NULL AND d.unsubscribed_at IS NOT NULL)::int AS unsubscribed
+    ),
+    firsts AS (
+      SELECT campaign_id, timezone, sum(delivered) AS delivered, sum(opened) AS opened, sum(clicked) AS clicked,
+        sum(bounced) AS bounced, sum(complained) AS complained, sum(unsubscribed) AS unsubscribed
+      FROM changed GROUP BY campaign_id, timezone
+      HAVING sum(delivered + opened + clicked + bounced + complained + unsubscribed) > 0
+    )
+    INSERT INTO campaign_wave_firsts AS w (campaign_id, timezone, delivered, opened, clicked, bounced, complained, unsubscribed)
+    SELECT * FROM firsts ORDER BY campaign_id, timezone
+    ON CONFLICT (campaign_id, timezone) DO UPDATE SET
+      delivered = w.delivered + excluded.delivered, opened = w.opened + excluded.opened, clicked = w.clicked + excluded.clicked,
+      bounced = w.bounced + excluded.bounced, complained = w.complained + excluded.complained, unsubscribed = w.unsubscribed + excluded.unsubscribed`.execute(trx);
   return settled;
 }
 

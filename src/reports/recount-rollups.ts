@@ -2,9 +2,10 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 
 /**
- * Rebuild a campaign's rollups (campaign_event_counts, campaign_link_counts,
- * delivery_link_clicks) from email_events. Ingest keeps them current by itself; this is for rows
- * written around it (a backfill in SQL, a restore) and proves the two agree. One scan of the
+ * Rebuild a campaign's rollups: campaign_event_counts, campaign_link_counts and
+ * delivery_link_clicks from email_events, campaign_wave_firsts from deliveries. Ingest keeps
+ * them current by itself; this is for rows written around it (a backfill in SQL, a restore) and
+ * proves the two agree. One scan of the
  * campaign's events; 9M events in ~10 s (docs/events.md).
  */
 export async function recountRollups(db: Kysely<Database> | Transaction<Database>, campaignId: number): Promise<{ events: number }> {
@@ -29,6 +30,12 @@ export async function recountRollups(db: Kysely<Database> | Transaction<Database
       SELECT campaign_id, link, count(*), count(DISTINCT delivery_id)
       FROM email_events WHERE campaign_id = ${campaignId} AND event_type = 'Click' AND link IS NOT NULL
       GROUP BY 1, 2`.execute(trx);
+    await sql`DELETE FROM campaign_wave_firsts WHERE campaign_id = ${campaignId}`.execute(trx);
+    await sql`
+      INSERT INTO campaign_wave_firsts (campaign_id, timezone, delivered, opened, clicked, bounced, complained, unsubscribed)
+      SELECT campaign_id, timezone, count(delivered_at), count(opened_at), count(clicked_at), count(bounced_at), count(complained_at), count(unsubscribed_at)
+      FROM deliveries WHERE campaign_id = ${campaignId}
+      GROUP BY campaign_id, timezone`.execute(trx);
     const total = await sql<{ n: string }>`SELECT coalesce(sum(events), 0) AS n FROM campaign_event_counts WHERE campaign_id = ${campaignId}`.execute(trx);
     return { events: Number(total.rows[0]?.n ?? 0) };
   };

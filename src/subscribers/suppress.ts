@@ -152,9 +152,16 @@ export async function recordUnsubscribe(db: Db, claims: { subscriberId: string; 
   const exists = await sql<{ id: string }>`SELECT id::text AS id FROM subscribers WHERE id = ${claims.subscriberId}::bigint`.execute(db);
   if (exists.rows.length === 0) return { known: false, suppressions: 0, subscribers: 0, skippedDeliveries: 0 };
   if (claims.campaignId !== undefined) {
+    // The first unsubscribe of this delivery also counts in its wave's report row.
     await sql`
-      UPDATE deliveries SET unsubscribed_at = LEAST(unsubscribed_at, ${claims.at ?? new Date()}::timestamptz)
-      WHERE campaign_id = ${claims.campaignId} AND subscriber_id = ${claims.subscriberId}::bigint`.execute(db);
+      WITH changed AS (
+        UPDATE deliveries SET unsubscribed_at = ${(claims.at ?? new Date()).toISOString()}::timestamptz
+        WHERE campaign_id = ${claims.campaignId} AND subscriber_id = ${claims.subscriberId}::bigint AND unsubscribed_at IS NULL
+        RETURNING campaign_id, timezone
+      )
+      INSERT INTO campaign_wave_firsts AS w (campaign_id, timezone, unsubscribed)
+      SELECT campaign_id, timezone, 1 FROM changed
+      ON CONFLICT (campaign_id, timezone) DO UPDATE SET unsubscribed = w.unsubscribed + 1`.execute(db);
   }
   const r = await suppress(db, [{ reason: 'unsubscribed', subscriberId: claims.subscriberId, detail: claims.detail }]);
   return { known: true, ...r };

@@ -79,11 +79,14 @@ describe('marketer stats', () => {
     const snapshot = async () => ({
       counts: (await sql`SELECT kind, bucket, events FROM campaign_event_counts WHERE campaign_id = 7 ORDER BY 1, 2`.execute(t.db)).rows,
       links: (await sql`SELECT link, clicks, unique_clicks FROM campaign_link_counts WHERE campaign_id = 7 ORDER BY 1`.execute(t.db)).rows,
+      waves: (await sql`SELECT timezone, delivered, opened, clicked, bounced, complained, unsubscribed FROM campaign_wave_firsts WHERE campaign_id = 7 ORDER BY 1`.execute(t.db)).rows,
     });
     const kept = await snapshot();
     expect(kept.counts.length).toBeGreaterThan(5);
+    expect(kept.waves).toHaveLength(3);
     await sql`UPDATE campaign_event_counts SET events = events + 100 WHERE campaign_id = 7`.execute(t.db);
     await sql`DELETE FROM campaign_link_counts WHERE campaign_id = 7`.execute(t.db);
+    await sql`UPDATE campaign_wave_firsts SET opened = 0 WHERE campaign_id = 7`.execute(t.db);
     expect((await recountRollups(t.db, 7)).events).toBe(22);
     expect(await snapshot()).toEqual(kept);
   });
