@@ -17,18 +17,12 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
-import { migrate } from '../src/db/migrate.js';
-import type { Database } from '../src/db/types.js';
-import { upsertSql } from '../src/subscribers/import-subscribers.js';
+import { upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
+import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, readRss, secs, withDatabase } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DATA_DIR = path.join(ROOT, 'bench', '.data');
 const PG_DIR = path.join(DATA_DIR, 'pg');
-const CLI = path.join(ROOT, 'bin', 'marketer.js');
 const MARKETER_DB = 'bench_marketer';
 const BASELINE_DB = 'bench_baseline';
 // Both sides must fall back to the same zone for rows with an unknown one.
@@ -179,11 +173,6 @@ async function generateCsv(file: string, rows: number): Promise<CsvStats> {
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -195,20 +184,6 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-async function freshDatabase(adminUrl: string, database: string): Promise<string> {
-  await withClient(adminUrl, async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)}`);
-    await c.query(`CREATE DATABASE ${c.escapeIdentifier(database)}`);
-  });
-  const url = withDatabase(adminUrl, database);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
-  try {
-    await migrate(db);
-  } finally {
-    await db.destroy();
-  }
-  return url;
-}
 
 /** Start each timed run from a clean checkpoint, so one side does not pay for the other's WAL. */
 async function checkpoint(url: string): Promise<void> {
@@ -275,16 +250,7 @@ function watchPhases(url: string, database: string, t0: number): { stop: () => P
   };
 }
 
-interface ImportJson {
-  rows: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  suppressed: number;
-  rejected: number;
-  warnings: number;
-  duplicates: number;
-}
+type ImportJson = Pick<ImportResult, 'rows' | 'inserted' | 'updated' | 'unchanged' | 'suppressed' | 'rejected' | 'warnings' | 'duplicates'>;
 
 interface MarketerRun {
   ms: number;
@@ -293,17 +259,6 @@ interface MarketerRun {
   phases: PhaseMarks;
 }
 
-/** VmHWM and VmRSS of a live process, in KiB; undefined once it is gone. */
-function readRss(pid: number): number | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return Math.max(kib('VmHWM'), kib('VmRSS'));
-}
 
 let activeChild: { kill: (signal?: NodeJS.Signals) => boolean } | undefined;
 
@@ -446,9 +401,6 @@ function hasPsql(): boolean {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const mb = (kib: number) => `${(kib / 1024).toFixed(0)} MB`;
 const rate = (rows: number, ms: number) => `${int(rows / (ms / 1000))} rows/s`;
 
 function printTable(rows: [string, string, string][]): void {
