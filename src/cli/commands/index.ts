@@ -1,27 +1,27 @@
 import type { Command } from 'commander';
 import { registerDb } from './db.js';
-import { registerServe } from './serve.js';
-import { registerValidate } from './validate.js';
-import { registerPreview } from './preview.js';
+import { registerDispatch } from './dispatch.js';
 import { registerEvents } from './events.js';
 import { registerImport } from './import.js';
-import { registerPlan } from './plan.js';
-import { registerSend } from './send.js';
-import { registerDispatch } from './dispatch.js';
-import { registerStats } from './stats.js';
 import { registerInit } from './init.js';
+import { registerPlan } from './plan.js';
+import { registerPreview } from './preview.js';
+import { registerSend } from './send.js';
+import { registerServe } from './serve.js';
+import { registerStats } from './stats.js';
+import { registerValidate } from './validate.js';
 
-/** Every command, in the order `marketer --help` lists them. */
+/** Every command, in the order `marketer --help` lists them: the order of the work. */
 export const commands: ((program: Command) => void)[] = [
   registerInit,
   registerImport,
+  registerValidate,
+  registerPreview,
   registerPlan,
   registerSend,
   registerDispatch,
-  registerDb,
-  registerValidate,
-  registerPreview,
   registerEvents,
   registerStats,
   registerServe,
+  registerDb,
 ];
