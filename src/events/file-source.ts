@@ -2,11 +2,22 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
-import { unwrapRecords, type Malformed, type RecordInput } from './parse-ses-event.js';
+import { isMalformed, parseSesRecord, unwrapRecords, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
 
 export interface RecordBatch {
-  records: RecordInput[];
+  events: SesEvent[];
   malformed: Malformed[];
+}
+
+// Records are parsed as they are read, so a batch in flight holds compact events rather than
+// whole SES records (headers and all): less for the garbage collector to copy.
+function add(batch: RecordBatch, records: RecordInput[], malformed: Malformed[]): void {
+  for (const r of records) {
+    const parsed = parseSesRecord(r);
+    if (isMalformed(parsed)) batch.malformed.push(parsed);
+    else batch.events.push(parsed);
+  }
+  batch.malformed.push(...malformed);
 }
 
 /**
@@ -16,7 +27,7 @@ export interface RecordBatch {
  */
 export async function* readRecordStream(stream: Readable, name: string, batchSize = 2000): AsyncGenerator<RecordBatch> {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let batch: RecordBatch = { records: [], malformed: [] };
+  let batch: RecordBatch = { events: [], malformed: [] };
   let lineNo = 0;
   let firstContent: number | undefined;
   let whole: string[] | undefined;
@@ -42,11 +53,10 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
     }
     firstContent ??= lineNo;
     const { records, malformed } = unwrapRecords(value, `${name}:${lineNo}`);
-    batch.records.push(...records);
-    batch.malformed.push(...malformed);
-    if (batch.records.length >= batchSize) {
+    add(batch, records, malformed);
+    if (batch.events.length >= batchSize) {
       yield batch;
-      batch = { records: [], malformed: [] };
+      batch = { events: [], malformed: [] };
     }
   }
   if (whole) {
@@ -54,15 +64,19 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
     try {
       value = JSON.parse(whole.join('\n'));
     } catch (err) {
-      yield { records: [], malformed: [{ position: name, reason: `neither JSON lines nor one JSON document (${(err as Error).message})` }] };
+      yield { events: [], malformed: [{ position: name, reason: `neither JSON lines nor one JSON document (${(err as Error).message})` }] };
       return;
     }
     const { records, malformed } = unwrapRecords(value, name);
-    for (let i = 0; i < records.length; i += batchSize) yield { records: records.slice(i, i + batchSize), malformed: i === 0 ? malformed : [] };
-    if (records.length === 0) yield { records: [], malformed };
+    for (let i = 0; i < records.length; i += batchSize) {
+      const b: RecordBatch = { events: [], malformed: [] };
+      add(b, records.slice(i, i + batchSize), i === 0 ? malformed : []);
+      yield b;
+    }
+    if (records.length === 0) yield { events: [], malformed };
     return;
   }
-  if (batch.records.length > 0 || batch.malformed.length > 0) yield batch;
+  if (batch.events.length > 0 || batch.malformed.length > 0) yield batch;
 }
 
 /** Open a file (or stdin for `-`) as record batches. */

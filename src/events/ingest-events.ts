@@ -74,24 +74,37 @@ export function rollupKind(e: SesEvent): string {
  * A malformed record is reported and skipped; the rest are stored.
  */
 export async function ingestRecords(db: Db, inputs: RecordInput[], options: IngestOptions): Promise<IngestResult> {
-  const result = emptyCounts();
+  return ingestEvents(db, parseRecords(inputs), options);
+}
+
+/** Parse records into events, keeping the malformed ones with their positions. */
+export function parseRecords(inputs: RecordInput[]): { events: SesEvent[]; malformed: Malformed[] } {
   const events: SesEvent[] = [];
-  const seen = new Set<string>();
+  const malformed: Malformed[] = [];
   for (const input of inputs) {
     const parsed = parseSesRecord(input);
-    if (isMalformed(parsed)) {
-      result.problems.push(parsed);
-      continue;
-    }
-    const key = `${parsed.dedupeKey}|${parsed.time.getTime()}`;
+    if (isMalformed(parsed)) malformed.push(parsed);
+    else events.push(parsed);
+  }
+  return { events, malformed };
+}
+
+/** Store parsed events (see ingestRecords); `malformed` are only counted and reported. */
+export async function ingestEvents(db: Db, parsed: { events: SesEvent[]; malformed: Malformed[] }, options: IngestOptions): Promise<IngestResult> {
+  const result = emptyCounts();
+  result.problems.push(...parsed.malformed);
+  result.malformed = parsed.malformed.length;
+  const events: SesEvent[] = [];
+  const seen = new Set<string>();
+  for (const e of parsed.events) {
+    const key = `${e.dedupeKey}|${e.time.getTime()}`;
     if (seen.has(key)) {
       result.duplicates += 1;
       continue;
     }
     seen.add(key);
-    events.push(parsed);
+    events.push(e);
   }
-  result.malformed = result.problems.length;
   if (events.length === 0) return result;
 
   const matched = await matchLedger(db, events);
@@ -359,14 +372,14 @@ async function updateDeliveries(trx: Trx, events: Matched[], topic: string | und
 }
 
 /**
- * Ingest an async stream of record batches (a file, a queue), one transaction per batch, two
+ * Ingest an async stream of parsed batches (a file), one transaction per batch, two
  * batches in flight: while Postgres stores one, Node parses the next (1M events: 9k/s with one
  * in flight, see docs/events.md for two). Row locks are taken in id order in every statement,
  * and a deadlock (40P01) retries the batch, so concurrent batches cannot wedge each other.
  */
 export async function ingestBatches(
   db: Db,
-  batches: AsyncIterable<{ records: RecordInput[]; malformed: Malformed[] }>,
+  batches: AsyncIterable<{ events: SesEvent[]; malformed: Malformed[] }>,
   options: IngestOptions,
   onBatch?: (total: IngestResult) => void,
   concurrency = 2,
@@ -379,11 +392,10 @@ export async function ingestBatches(
   for await (const batch of batches) {
     if (failure) break;
     const index = seq++;
-    const p: Promise<void> = ingestRecords(db, batch.records, options).then(
+    const p: Promise<void> = ingestEvents(db, batch, options).then(
       (r) => {
-        problems[index] = [...batch.malformed, ...r.problems];
+        problems[index] = r.problems;
         r.problems = [];
-        r.malformed += batch.malformed.length;
         addCounts(total, r);
         onBatch?.(total);
       },
