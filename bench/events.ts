@@ -16,6 +16,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -116,7 +117,7 @@ async function writeEvents(file: string, n: number, firstDelivery: number): Prom
 }
 
 /** Run the CLI, returning wall time, peak RSS (MB) and stdout. */
-async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; rssMb: number; stdout: string; stderr: string; code: number | null }> {
+async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; rssMb: number; cpuS: number; stdout: string; stderr: string; code: number | null }> {
   const started = performance.now();
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -124,15 +125,19 @@ async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: nu
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   let peak = 0;
+  let ticks = 0;
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m) peak = Math.max(peak, Number(m[1]));
+      // utime + stime (fields 14 and 15, after the parenthesised command name), in 1/100 s.
+      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      ticks = Math.max(ticks, Number(f[11]) + Number(f[12]));
     } catch { /* exited */ }
   }, 25);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(poll);
-  return { ms: performance.now() - started, rssMb: peak / 1024, stdout, stderr, code };
+  return { ms: performance.now() - started, rssMb: peak / 1024, cpuS: ticks / 100, stdout, stderr, code };
 }
 
 const median = (xs: number[]) => {
@@ -189,11 +194,14 @@ async function main(): Promise<void> {
     console.log(`wrote ${args.events.toLocaleString('en-US')} records (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, NO_COLOR: '1', CI: '1' };
+    const loadBefore = loadavg()[0]!.toFixed(1);
     const ingest = await timeCli(['events', 'ingest', file, '--json'], env);
     if (ingest.code !== 0) throw new Error(`ingest failed: ${ingest.stderr}`);
     const result = JSON.parse(ingest.stdout) as Record<string, number>;
     const rate = args.events / (ingest.ms / 1000);
     console.log(`\nmarketer events ingest: ${args.events.toLocaleString('en-US')} records in ${(ingest.ms / 1000).toFixed(1)} s = ${Math.round(rate).toLocaleString('en-US')} events/s, peak RSS ${ingest.rssMb.toFixed(0)} MB ${rate >= GOAL_EVENTS_PER_S ? '(goal ≥ 20,000/s met)' : '(BELOW the 20,000/s goal)'}`);
+    // Wall-clock rates swing with whatever else the machine runs; CPU seconds do not.
+    console.log(`  the marketer process used ${ingest.cpuS.toFixed(1)} CPU-s (${Math.round(args.events / ingest.cpuS).toLocaleString('en-US')} events per CPU-second of Node); load average before/after: ${loadBefore} / ${loadavg()[0]!.toFixed(1)}`);
     console.log(`  ${JSON.stringify({ ingested: result.ingested, duplicates: result.duplicates, unmatched: result.unmatched, malformed: result.malformed, suppressed: result.suppressed })}`);
     const again = await timeCli(['events', 'ingest', file, '--json'], env);
     const dup = JSON.parse(again.stdout) as Record<string, number>;
