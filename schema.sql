@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
 -- The ledger: one row per (campaign, subscriber), never two.
 CREATE TABLE IF NOT EXISTS deliveries (
   id             bigserial PRIMARY KEY,
-  campaign_id    integer NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+  -- No foreign key to campaigns: campaign rows are never deleted, and checking the key for
+  -- each of a million enqueued rows took a third of the enqueue time.
+  campaign_id    integer NOT NULL,
   subscriber_id  bigint NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
   -- The subscriber's wave in UTC, and the zone it was computed in (per-wave reports).
   due_at         timestamptz NOT NULL,
@@ -92,6 +94,7 @@ CREATE INDEX IF NOT EXISTS deliveries_queued_due_idx ON deliveries (due_at) WHER
 CREATE INDEX IF NOT EXISTS deliveries_sending_idx ON deliveries (lease_until) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS deliveries_message_id_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_subscriber_idx ON deliveries (subscriber_id);
+ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_campaign_id_fkey;
 
 -- One row per SES event. `time` is the event's own timestamp (a hypertable's unique indexes
 -- must include it), so re-ingesting a record hits the same (dedupe_key, time).
