@@ -50,10 +50,21 @@ export function readRss(pid: number): number | undefined {
   return Math.max(kib('VmHWM'), kib('VmRSS'));
 }
 
+/** VmRSS alone (the current resident set), in KiB. */
+export function readCurrentRss(pid: number): number | undefined {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface MeasuredRun {
   code: number | null;
   ms: number;
   peakRssKiB: number;
+  /** VmRSS every 50 ms: [ms since start, KiB]. */
+  samples: [number, number][];
   stdout: string;
   stderr: string;
 }
@@ -67,8 +78,12 @@ export async function runMeasured(args: string[], o: { cwd: string; env: NodeJS.
   const t0 = performance.now();
   const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let peak = 0;
+  const samples: [number, number][] = [];
   const timer = setInterval(() => {
-    if (child.pid !== undefined) peak = Math.max(peak, readRss(child.pid) ?? 0);
+    if (child.pid === undefined) return;
+    peak = Math.max(peak, readRss(child.pid) ?? 0);
+    const now = readCurrentRss(child.pid);
+    if (now !== undefined) samples.push([performance.now() - t0, now]);
   }, 50);
   let stdout = '';
   let stderr = '';
@@ -78,7 +93,7 @@ export async function runMeasured(args: string[], o: { cwd: string; env: NodeJS.
   child.once('exit', () => { ms = performance.now() - t0; });
   const [code] = (await once(child, 'close')) as [number | null];
   clearInterval(timer);
-  return { code, ms, peakRssKiB: peak, stdout, stderr };
+  return { code, ms, peakRssKiB: peak, samples, stdout, stderr };
 }
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
