@@ -36,6 +36,12 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'marketer' });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onLog?.(`postgres pool: ${err.message}`));
+  // A connection reset while a client is checked out between two statements would otherwise be
+  // an unhandled 'error' event and kill the process; the statement that next uses the client
+  // fails instead, and withDbRetry runs it again on a fresh connection.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => options.onLog?.(`postgres connection: ${err.message}`));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const close = async () => {
     await db.destroy();

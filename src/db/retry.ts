@@ -2,10 +2,11 @@ import retry from 'async-retry';
 
 /**
  * Errors worth another try: the server was briefly unreachable or chose a victim.
- * 40001 serialization_failure, 40P01 deadlock_detected, 57P03 cannot_connect_now (starting up),
+ * 40001 serialization_failure, 40P01 deadlock_detected, 57P01 admin_shutdown (a restart killed
+ * the connection), 57P03 cannot_connect_now (starting up),
  * 08xxx connection exceptions, plus socket-level refusals and resets.
  */
-const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P03', '08000', '08001', '08003', '08004', '08006']);
 const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
 
 export function isTransientDbError(err: unknown): boolean {
@@ -13,7 +14,7 @@ export function isTransientDbError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_ERRNOS.has(code))) return true;
   const message = (err as { message?: unknown }).message;
-  return typeof message === 'string' && /Connection terminated unexpectedly|the database system is starting up/.test(message);
+  return typeof message === 'string' && /Connection terminated unexpectedly|the database system is starting up|Client has encountered a connection error|terminating connection due to administrator command/.test(message);
 }
 
 export interface RetryOptions {

@@ -275,6 +275,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       await Promise.all(inFlight);
       lastHousekeeping = 0;
       await results.drain();
+      // Nothing is in flight here, so any row still claimed by this worker and never attempted
+      // is an orphan of a claim whose reply was lost to a dropped connection: give it back.
+      await withDbRetry(() => releaseUnattempted(db, o.worker));
       if (!o.wait) break;
       if (!(await hasPendingWork(db, o.campaignId))) break;
       status.nextWave = await nextDueAt(db, o.campaignId);

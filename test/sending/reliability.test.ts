@@ -163,6 +163,30 @@ describe('send and dispatch under failure', () => {
     expect(await storeAddresses()).toHaveLength(30);
   });
 
+  it('keeps going when Postgres drops its connections mid-send', async () => {
+    await seed(600);
+    const { dir, campaignFile } = makeCampaignRepo();
+    const run = runCli(['send', campaignFile, '--json', '--rate', '300', '--concurrency', '8'], { cwd: dir, env: env() });
+    let kills = 0;
+    const killer = (async () => {
+      while (proxy.answered.forwarded < 50) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 6; i++) {
+        const r = await sql<{ n: number }>`
+          SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE application_name = 'marketer' AND datname = current_database()`.execute(t.db);
+        kills += r.rows[0]?.n ?? 0;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const [r] = await Promise.all([run, killer]);
+    expect(kills).toBeGreaterThan(0);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sent: 600, queued: 0, unknown: 0, failed: 0 });
+    const addresses = await storeAddresses();
+    expect(addresses).toHaveLength(600);
+    expectNoDuplicates(addresses);
+  });
+
   it('stops on SendingPausedException with a clear message and leaves the rest queued', async () => {
     await seed(10);
     proxy.faults = { rejectAll: 'SendingPausedException' };
