@@ -3,12 +3,16 @@ import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { isMarketerError } from '../errors.js';
 import { sqlState } from '../db/retry.js';
-import { commands } from './commands/index.js';
+import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './context.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/**
+ * The program with the commands `argv` needs: the one it names, or all of them (overall help,
+ * a mistyped name that commander should suggest a fix for).
+ */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command('marketer')
     .description('Campaigns-as-code email marketing: import subscribers, send MJML campaigns through Amazon SES in timezone-aware waves, read the results.')
     .version(pkg.version)
@@ -30,7 +34,10 @@ Examples:
 Configuration: ./marketer.yaml, every key also as MARKETER_<KEY>; DATABASE_URL selects your
 Postgres (unset: an embedded one in .marketer/).`,
     );
-  for (const register of commands) register(program);
+  const wanted = argv ? requestedCommand(argv.slice(2)) : undefined;
+  const single = commandModules.find((c) => c.name === wanted);
+  const versionOnly = !wanted && argv !== undefined && (argv.includes('-V') || argv.includes('--version'));
+  for (const c of single ? [single] : versionOnly ? [] : commandModules) (await c.load())(program);
   program.commands.forEach(function exitOverride(c: Command) {
     c.exitOverride();
     c.commands.forEach(exitOverride);
@@ -40,7 +47,7 @@ Postgres (unset: an embedded one in .marketer/).`,
 
 /** Run the CLI; resolves to the exit code. The only place that prints errors. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);

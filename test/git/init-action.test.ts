@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { SCAFFOLD_FILES } from '../../src/cli/commands/init.js';
 import { REPO, runCli } from '../helpers/cli.js';
@@ -31,8 +31,13 @@ const OPTION_INPUTS: Record<string, string[]> = {
 /** Inputs that set the environment or the step rather than an option. */
 const OTHER_INPUTS = ['command', 'campaigns', 'database-url', 'aws-region', 'args', 'working-directory', 'preview-artifact', 'node-version'];
 
+let program: Command;
+beforeAll(async () => {
+  program = await buildProgram();
+});
+
 function cliCommand(names: string[]): Command {
-  let cmd: Command = buildProgram();
+  let cmd: Command = program;
   for (const n of names) {
     const next = cmd.commands.find((c) => c.name() === n);
     if (!next) throw new Error(`no command ${names.join(' ')}`);

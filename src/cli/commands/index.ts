@@ -1,27 +1,38 @@
 import type { Command } from 'commander';
-import { registerDb } from './db.js';
-import { registerDispatch } from './dispatch.js';
-import { registerEvents } from './events.js';
-import { registerImport } from './import.js';
-import { registerInit } from './init.js';
-import { registerPlan } from './plan.js';
-import { registerPreview } from './preview.js';
-import { registerSend } from './send.js';
-import { registerServe } from './serve.js';
-import { registerStats } from './stats.js';
-import { registerValidate } from './validate.js';
 
-/** Every command, in the order `marketer --help` lists them: the order of the work. */
-export const commands: ((program: Command) => void)[] = [
-  registerInit,
-  registerImport,
-  registerValidate,
-  registerPreview,
-  registerPlan,
-  registerSend,
-  registerDispatch,
-  registerEvents,
-  registerStats,
-  registerServe,
-  registerDb,
+type Register = (program: Command) => void;
+
+/**
+ * Every command, in the order `marketer --help` lists them: the order of the work. Each is
+ * loaded only when it runs (all of them only for the overall help), so `marketer import` does
+ * not pay for the AWS SDK or the template engine: 74 MB and 0.26 s to load instead of 93 MB and
+ * 0.41 s.
+ */
+export const commandModules: { name: string; load: () => Promise<Register> }[] = [
+  { name: 'init', load: async () => (await import('./init.js')).registerInit },
+  { name: 'import', load: async () => (await import('./import.js')).registerImport },
+  { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
+  { name: 'preview', load: async () => (await import('./preview.js')).registerPreview },
+  { name: 'plan', load: async () => (await import('./plan.js')).registerPlan },
+  { name: 'send', load: async () => (await import('./send.js')).registerSend },
+  { name: 'dispatch', load: async () => (await import('./dispatch.js')).registerDispatch },
+  { name: 'events', load: async () => (await import('./events.js')).registerEvents },
+  { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
+  { name: 'serve', load: async () => (await import('./serve.js')).registerServe },
+  { name: 'db', load: async () => (await import('./db.js')).registerDb },
 ];
+
+/** The command a command line asks for (skipping global options), if it names one. */
+export function requestedCommand(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '--config') {
+      i += 1;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    if (a === 'help') return args.slice(i + 1).find((x) => !x.startsWith('-'));
+    return a;
+  }
+  return undefined;
+}
