@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { SIMPLE_TEMPLATE } from '../helpers/campaign-repo.js';
 
 const GIT_ENV = {
   ...process.env,
@@ -59,17 +60,8 @@ export class GitRepo {
   }
 }
 
-export const TEMPLATE = `<mjml>
-  <mj-body>
-    <mj-section>
-      <mj-column>
-        <mj-text>Hello {{ first_name | default('friend') }}, see <a href="https://example.com/news">the news</a>.</mj-text>
-        <mj-text><a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text>
-      </mj-column>
-    </mj-section>
-  </mj-body>
-</mjml>
-`;
+/** The same minimal template the other tests use. */
+export const TEMPLATE = SIMPLE_TEMPLATE;
 
 export const WITH_FOOTER = `<mjml>
   <mj-body>
