@@ -85,6 +85,30 @@ describe('send and dispatch under failure', () => {
     expect((await t.db.selectFrom('campaigns').select('status').executeTakeFirstOrThrow()).status).toBe('done');
   });
 
+  it('stops cleanly on Ctrl-C: what was sent is recorded, the rest goes back to the queue', async () => {
+    await seed(300);
+    const { dir, campaignFile } = makeCampaignRepo();
+    const child = spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '60', '--json'], { cwd: dir, env: cleanEnv(env()), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    while (proxy.answered.forwarded < 40) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const doc = JSON.parse(stdout);
+    expect(doc.stopped).toMatchObject({ reason: 'interrupted' });
+    const counts = await statusCounts();
+    expect(counts.sending ?? 0).toBe(0);
+    expect(counts.unknown ?? 0).toBe(0);
+    expect((counts.sent ?? 0) + (counts.queued ?? 0)).toBe(300);
+    expect(await storeAddresses()).toHaveLength(counts.sent ?? 0);
+    const resumed = await runCli(['send', campaignFile, '--json', '--rate', '1000'], { cwd: dir, env: env() });
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 300, queued: 0, status: 'done' });
+    const addresses = await storeAddresses();
+    expect(addresses).toHaveLength(300);
+    expectNoDuplicates(addresses);
+  });
+
   it('runs three dispatchers at once without sending anyone twice', async () => {
     await seed(1500);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
