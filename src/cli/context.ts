@@ -22,7 +22,7 @@ export interface CommandContext {
 export function commandContext(cmd: Command): CommandContext {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
   const config = loadConfig({ file: opts.config });
-  return { config, out: createOutput(Boolean(opts.json)), opts };
+  return { config, out: createOutput(Boolean(opts.json), { quiet: opts.quiet }), opts };
 }
 
 /** Open the database (embedded unless DATABASE_URL is set), run `fn`, always close. */

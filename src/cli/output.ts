@@ -13,8 +13,9 @@ export interface Output {
   progress(label: string): Progress & { done(final?: string): void };
 }
 
-export function createOutput(json: boolean): Output {
+export function createOutput(json: boolean, options: { quiet?: boolean } = {}): Output {
   const interactive = Boolean(process.stderr.isTTY) && !process.env.CI;
+  const logProgress = !options.quiet;
   return {
     json,
     info(line) {
@@ -30,9 +31,16 @@ export function createOutput(json: boolean): Output {
     progress(label) {
       let spinner: Ora | undefined;
       if (interactive) spinner = ora({ text: label, stream: process.stderr }).start();
+      // Without a terminal (CI logs, cron mail) a spinner is noise, but a long send --wait must
+      // still show it is alive: one plain line on stderr every 30 s at most.
+      let lastLine = performance.now();
       return {
         update(text: string) {
           if (spinner) spinner.text = `${label} ${text}`;
+          else if (logProgress && performance.now() - lastLine >= 30_000) {
+            lastLine = performance.now();
+            process.stderr.write(`${label} ${text}\n`);
+          }
         },
         done(final?: string) {
           if (spinner) {
