@@ -3,6 +3,13 @@
 -- TimescaleDB objects (hypertable, compression, continuous aggregate) live in
 -- schema-timescale.sql and are applied only where the extension is available.
 
+-- What marketer last applied (a hash of the schema files), so commands skip the DDL when the
+-- database is already current.
+CREATE TABLE IF NOT EXISTS marketer_meta (
+  key    text PRIMARY KEY,
+  value  text NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS subscribers (
   id            bigserial PRIMARY KEY,
   email         text NOT NULL,

@@ -20,8 +20,8 @@ export interface DbHandle {
 }
 
 export interface OpenOptions {
-  /** Apply schema.sql before returning (default true). */
-  migrate?: boolean;
+  /** Apply schema.sql before returning (default true); 'force' applies it even when current. */
+  migrate?: boolean | 'force';
   poolSize?: number;
   onLog?: (line: string) => void;
 }
@@ -49,7 +49,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   };
   try {
     await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
-    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db));
+    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force' }));
     return { db, pool, embedded, migration, close };
   } catch (err) {
     await close().catch(() => undefined);

@@ -20,6 +20,6 @@ export function registerDb(program: Command): void {
             ? `Schema up to date. email_events is a TimescaleDB hypertable (timescaledb ${migration?.timescaleVersion}) with compression and an hourly continuous aggregate.`
             : 'Schema up to date. TimescaleDB is not available here: email_events is a plain table (indexed by campaign and time).',
         );
-      });
+      }, { migrate: 'force' });
     });
 }
