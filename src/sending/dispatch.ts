@@ -15,6 +15,9 @@ import {
 import type { Mailer, OutgoingMessage, SendOutcome } from './mailer.js';
 import { RateLimiter } from './rate-limiter.js';
 
+/** Claims of one delivery after which "still refused by SES" becomes `failed`. */
+const MAX_CLAIMS = 5;
+
 export interface DispatchStatus {
   sent: number;
   failed: number;
@@ -117,7 +120,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     return ids.map((id) => held.has(id));
   }, { maxItems: o.concurrency, maxDelayMs: 2 });
   const resultWriter = new BatchWriter<DeliveryResult, void>(async (items) => {
-    await withDbRetry(() => recordResults(db, items));
+    await withDbRetry(() => recordResults(db, o.worker, items));
     return items.map(() => undefined);
   }, { maxItems: 200, maxDelayMs: 50 });
   // A send slot does not wait for its result to be written (that costs up to a flush delay per
@@ -158,6 +161,18 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       await limiter.take();
     }
     return outcome;
+  };
+
+  /** Too many failed or unknown sends in a row pause the campaign, visibly, with the last error. */
+  const noteFailure = (campaignId: number, error: string) => {
+    const n = (consecutiveFailures.get(campaignId) ?? 0) + 1;
+    consecutiveFailures.set(campaignId, n);
+    if (n >= config.maxConsecutiveFailures && !pausedHere.has(campaignId)) {
+      pausedHere.add(campaignId);
+      const reason = `${n} sends in a row failed; last error: ${error}`;
+      result.paused.push({ campaign: campaignId, reason });
+      pauseCampaign(db, campaignId, reason).catch((err: unknown) => halt({ reason: 'fatal', message: `database error: ${errorMessage(err)}` }));
+    }
   };
 
   const handle = async (row: ClaimedDelivery): Promise<void> => {
@@ -216,26 +231,27 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         consecutiveFailures.set(row.campaign_id, 0);
         results.add({ id: row.id, status: 'sent', messageId: outcome.messageId, at: clock.now() });
         return;
-      case 'failed': {
+      case 'failed':
         status.failed += 1;
         results.add({ id: row.id, status: 'failed', error: outcome.error });
-        const n = (consecutiveFailures.get(row.campaign_id) ?? 0) + 1;
-        consecutiveFailures.set(row.campaign_id, n);
-        if (n >= config.maxConsecutiveFailures && !pausedHere.has(row.campaign_id)) {
-          pausedHere.add(row.campaign_id);
-          const reason = `${n} sends in a row failed; last error: ${outcome.error}`;
-          result.paused.push({ campaign: row.campaign_id, reason });
-          await pauseCampaign(db, row.campaign_id, reason);
-        }
+        noteFailure(row.campaign_id, outcome.error);
         return;
-      }
       case 'unknown':
         status.unknown += 1;
         results.add({ id: row.id, status: 'unknown', error: outcome.error });
+        // Timeouts in a row point at the network or SES, not at this recipient.
+        noteFailure(row.campaign_id, outcome.error);
         return;
       case 'retry':
-        // Proven not accepted, but still refused after every attempt: back to the queue.
-        results.add({ id: row.id, status: 'queued', error: outcome.error });
+        // Proven not accepted, but still refused after every attempt. Back to the queue a little
+        // later (so a dispatch without --wait ends instead of reclaiming it at once), and after
+        // MAX_CLAIMS claims, failed for good.
+        if (row.attempts >= MAX_CLAIMS) {
+          status.failed += 1;
+          results.add({ id: row.id, status: 'failed', error: `gave up after ${row.attempts} rounds of retries: ${outcome.error}` });
+        } else {
+          results.add({ id: row.id, status: 'queued', error: outcome.error, retryAfterSeconds: 60 * row.attempts });
+        }
         return;
       case 'fatal':
         results.add({ id: row.id, status: 'queued', error: outcome.error });
@@ -244,9 +260,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     }
   };
 
+  const inFlight = new Set<Promise<void>>();
   try {
     result.recovered = await recoverExpiredLeases(db);
-    const inFlight = new Set<Promise<void>>();
     let lastHousekeeping = 0;
     while (!stopController.signal.aborted) {
       const nowMs = performance.now();
@@ -290,6 +306,10 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     }
     await Promise.all(inFlight);
   } finally {
+    // Even when the loop ends on an error, let the sends in flight finish and be recorded.
+    // (Aborting makes handles still waiting for a slot give their rows back.)
+    if (inFlight.size > 0) stopController.abort();
+    await Promise.allSettled([...inFlight]);
     clearInterval(heartbeat);
     clearInterval(reportTimer);
     await attempts.drain();

@@ -6,6 +6,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 export interface ClaimedDelivery {
   id: string;
   campaign_id: number;
+  /** Times this row has been claimed, this claim included. */
+  attempts: number;
   subscriber_id: string;
   due_at: Date;
   email: string;
@@ -48,9 +50,9 @@ export async function claimDeliveries(
       SET status = 'sending', claimed_by = ${o.worker}, claimed_at = now(), attempted_at = NULL,
           lease_until = now() + make_interval(secs => ${o.leaseSeconds}), attempts = d.attempts + 1
       FROM picked WHERE d.id = picked.id
-      RETURNING d.id, d.campaign_id, d.subscriber_id, d.due_at
+      RETURNING d.id, d.campaign_id, d.subscriber_id, d.due_at, d.attempts
     )
-    SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at,
+    SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at, claimed.attempts,
            s.email, s.first_name, s.last_name, s.timezone, s.attributes,
            (s.status <> 'active' OR EXISTS (
               SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(s.email), 'UTF8')))) AS suppressed
@@ -75,19 +77,23 @@ export async function markAttempted(db: Db, worker: string, ids: string[]): Prom
 export type DeliveryResult =
   | { id: string; status: 'sent'; messageId: string; at: Date }
   | { id: string; status: 'failed' | 'unknown' | 'skipped'; error: string }
-  | { id: string; status: 'queued'; error: string | null };
+  /** Back to the queue, due again after `retryAfterSeconds` (0: at once). */
+  | { id: string; status: 'queued'; error: string | null; retryAfterSeconds?: number };
 
 /**
- * Record outcomes in one statement. A `sent` result also applies to a row another worker
- * already moved to `unknown` after our lease lapsed: we know better.
+ * Record outcomes in one statement, only on rows this worker still holds: after a lapsed lease
+ * another worker may have claimed the row, and our stale `queued` or `failed` must not
+ * overwrite its claim. A `sent` result also applies to a row already moved to `unknown` by
+ * lease recovery: we know better.
  */
-export async function recordResults(db: Db, results: DeliveryResult[]): Promise<void> {
+export async function recordResults(db: Db, worker: string, results: DeliveryResult[]): Promise<void> {
   if (results.length === 0) return;
   const ids = results.map((r) => r.id);
   const statuses = results.map((r) => r.status);
   const messageIds = results.map((r) => (r.status === 'sent' ? r.messageId : null));
   const sentAt = results.map((r) => (r.status === 'sent' ? r.at.toISOString() : null));
   const errors = results.map((r) => (r.status === 'sent' ? null : r.error));
+  const delays = results.map((r) => (r.status === 'queued' ? r.retryAfterSeconds ?? 0 : 0));
   await sql`
     UPDATE deliveries d
     SET status = v.status,
@@ -95,10 +101,13 @@ export async function recordResults(db: Db, results: DeliveryResult[]): Promise<
         sent_at = coalesce(v.sent_at, d.sent_at),
         error = v.error,
         claimed_by = NULL, lease_until = NULL,
-        attempted_at = CASE WHEN v.status = 'queued' THEN NULL ELSE d.attempted_at END
-    FROM unnest(${ids}::bigint[], ${statuses}::text[], ${messageIds}::text[], ${sentAt}::timestamptz[], ${errors}::text[])
-         AS v(id, status, message_id, sent_at, error)
-    WHERE d.id = v.id AND (d.status = 'sending' OR (d.status = 'unknown' AND v.status = 'sent'))`.execute(db);
+        attempted_at = CASE WHEN v.status = 'queued' THEN NULL ELSE d.attempted_at END,
+        due_at = CASE WHEN v.status = 'queued' AND v.delay > 0
+                      THEN greatest(d.due_at, now() + make_interval(secs => v.delay)) ELSE d.due_at END
+    FROM unnest(${ids}::bigint[], ${statuses}::text[], ${messageIds}::text[], ${sentAt}::timestamptz[], ${errors}::text[], ${delays}::int[])
+         AS v(id, status, message_id, sent_at, error, delay)
+    WHERE d.id = v.id
+      AND ((d.status = 'sending' AND d.claimed_by = ${worker}) OR (v.status = 'sent' AND d.status IN ('sending', 'unknown')))`.execute(db);
 }
 
 /** Keep this worker's claims alive while it works. */

@@ -16,7 +16,14 @@ export interface SesMailerOptions {
 // Names from the SESv2 API reference. Everything here is an answer from SES, so the mail was
 // not accepted; the split is whether trying again can help.
 const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
-const FATAL = new Set(['SendingPausedException', 'AccountSuspendedException', 'MailFromDomainNotVerifiedException']);
+const FATAL = new Set([
+  'SendingPausedException', 'AccountSuspendedException', 'MailFromDomainNotVerifiedException',
+  // The account or its setup, not the recipient: every other message would fail the same way.
+  'NotFoundException', 'ConfigurationSetDoesNotExistException', 'AccessDeniedException',
+  'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredTokenException', 'ExpiredToken', 'SignatureDoesNotMatch',
+  // Raised before any request is made: no credentials could be found.
+  'CredentialsProviderError',
+]);
 // Socket errors before a request could have been read by SES.
 const NOT_SENT_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -35,10 +42,12 @@ export function classifySesError(err: unknown): SendOutcome {
   const status = e.$metadata?.httpStatusCode;
   const error = `${name}: ${(e.message ?? String(err)).slice(0, 500)}`;
   if (THROTTLED.has(name) || status === 429) return { kind: 'retry', error, throttled: true };
-  if (FATAL.has(name)) return { kind: 'fatal', error };
+  if (FATAL.has(name) || status === 401 || status === 403) return { kind: 'fatal', error };
   if (status !== undefined && status >= 500) return { kind: 'retry', error, throttled: false };
   if (status !== undefined && status >= 400) return { kind: 'failed', error };
   if (NOT_SENT_ERRNOS.has(e.code ?? '') || NOT_SENT_ERRNOS.has(name)) return { kind: 'retry', error, throttled: false };
+  // The connection was never established, so no request reached SES.
+  if (/did not establish a connection|connect ETIMEDOUT|ECONNREFUSED/i.test(e.message ?? '')) return { kind: 'retry', error, throttled: false };
   // No answer from SES (timeout, reset, aborted): the request may have been accepted.
   return { kind: 'unknown', error };
 }

@@ -62,6 +62,10 @@ describe('a send whose outcome is unknown', () => {
     expect(classifySesError(err('BadRequestException', 400))).toMatchObject({ kind: 'failed' });
     expect(classifySesError(err('SendingPausedException', 400))).toMatchObject({ kind: 'fatal' });
     expect(classifySesError(err('AccountSuspendedException', 400))).toMatchObject({ kind: 'fatal' });
+    expect(classifySesError(err('NotFoundException', 404))).toMatchObject({ kind: 'fatal' });
+    expect(classifySesError(err('ExpiredTokenException', 403))).toMatchObject({ kind: 'fatal' });
+    expect(classifySesError(err('CredentialsProviderError'))).toMatchObject({ kind: 'fatal' });
+    expect(classifySesError(Object.assign(new Error('@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 5000 ms.'), { name: 'TimeoutError' }))).toMatchObject({ kind: 'retry' });
     expect(classifySesError(err('TimeoutError'))).toMatchObject({ kind: 'unknown' });
     expect(classifySesError(err('Error', undefined, 'ECONNRESET'))).toMatchObject({ kind: 'unknown' });
   });
