@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
-import { upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
+import { FILL_FROM_EXISTING_SQL, upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
 import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, readRss, secs, withDatabase } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, 'pg');
@@ -320,9 +320,11 @@ function sqlLiteral(s: string): string {
  * One transaction, like marketer.
  */
 function baselineScript(file: string): string {
-  // psql 15 has no \bind, so the upsert's one parameter (the default zone) becomes a literal.
-  const upsert = upsertSql({ hasTimezone: true });
-  if (upsert.split('$1').length !== 2) throw new Error('upsertSql changed: expected exactly one parameter ($1, the default zone)');
+  // psql 15 has no \bind, so the upsert's parameters (default zone, --source) become literals.
+  const upsert = upsertSql();
+  if (upsert.split('$1').length !== 2 || upsert.split('$2').length !== 2 || upsert.includes('$3')) {
+    throw new Error('upsertSql changed: expected exactly two parameters ($1 the default zone, $2 the source)');
+  }
   const mark = (name: string) => `SELECT 'mark', '${name}', extract(epoch FROM clock_timestamp());`;
   return `
 CREATE TEMP TABLE raw_import (
@@ -348,7 +350,8 @@ LEFT JOIN (SELECT DISTINCT ON (lower(name)) lower(name) AS key, name FROM pg_tim
 -- Exactly one @ (so split_part above is safe), a dot-atom-ish local part, a dotted domain.
 WHERE a.email ~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$';
 ${mark('staged')}
-${upsert.trim().replace('$1', sqlLiteral(DEFAULT_ZONE))};
+${FILL_FROM_EXISTING_SQL.trim()};
+${upsert.trim().replace('$1', sqlLiteral(DEFAULT_ZONE)).replace('$2', 'NULL')};
 ${mark('merged')}
 `;
 }

@@ -208,7 +208,7 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
             reject(line, email, `invalid time zone "${rawZone}"`, f);
             return;
           }
-          warn(line, email, `invalid time zone "${rawZone}", using ${defaultZone}`);
+          warn(line, email, `invalid time zone "${rawZone}" (ignored: the stored zone stays, a new subscriber gets ${defaultZone})`);
           warned = true;
         } else timezone = zone;
       }
@@ -238,7 +238,7 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
         attributes = JSON.stringify(obj);
       }
       const tagLiteral = `{${tags.map((t) => `"${t.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-      buffer += `${line}\t${copyField(email)}\t${copyField(cell(at.first))}\t${copyField(cell(at.last))}\t${copyField(timezone)}\t${copyField(tagLiteral)}\t${copyField(attributes)}\t${copyField(cell(at.source) ?? options.source)}\t${copyField(consentAt)}\t${copyField(cell(at.consentIp))}\t${copyField(cell(at.consentText))}\n`;
+      buffer += `${line}\t${copyField(email)}\t${copyField(cell(at.first))}\t${copyField(cell(at.last))}\t${copyField(timezone)}\t${copyField(tagLiteral)}\t${copyField(attributes)}\t${copyField(cell(at.source))}\t${copyField(consentAt)}\t${copyField(cell(at.consentIp))}\t${copyField(cell(at.consentText))}\n`;
     };
 
     const consume = async (row: IteratorResult<import('./read-csv.js').CsvRow>) => {
@@ -260,9 +260,12 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     await copyDone;
     progress.update(`${result.rows.toLocaleString('en-US')} rows read, merging…`);
 
+    // Cells the file leaves empty keep what is stored: fill them from the existing subscriber
+    // before the merge, so that the defaults below (zone, --source) reach new subscribers only.
+    await client.query(FILL_FROM_EXISTING_SQL);
     const counts = await client.query<{ distinct_rows: string; suppressed: string; inserted: string; updated: string }>(
-      upsertSql({ hasTimezone: at.tz >= 0 }),
-      [defaultZone],
+      upsertSql(),
+      [defaultZone, options.source ?? null],
     );
     const c = counts.rows[0]!;
     const distinct = Number(c.distinct_rows);
@@ -286,14 +289,24 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
 }
 
 /**
+ * Staged rows without a zone or source take the existing subscriber's, so the merge below can
+ * treat every staged value as "what this subscriber should have".
+ */
+export const FILL_FROM_EXISTING_SQL = `
+UPDATE import_staging st
+SET timezone = coalesce(st.timezone, s.timezone), source = coalesce(st.source, s.source)
+FROM subscribers s
+WHERE (st.timezone IS NULL OR st.source IS NULL) AND lower(s.email) = lower(st.email)`;
+
+/**
  * The merge. The last row of an address in the file wins (DISTINCT ON … line DESC). Suppressed
  * addresses (a suppression row, or a subscriber no longer active) are left exactly as they are:
  * a re-import never resurrects anyone. Existing rows change only where the file says something
  * new: empty cells keep what is stored, tags and attributes are merged, and the WHERE clause
  * skips the write (and the dead tuple) when nothing differs.
  */
-export function upsertSql(o: { hasTimezone: boolean }): string {
-  const timezoneSet = o.hasTimezone ? 'EXCLUDED.timezone' : 's.timezone';
+export function upsertSql(): string {
+  const timezoneSet = 'EXCLUDED.timezone';
   return `
 WITH src AS (
   SELECT DISTINCT ON (lower(email)) * FROM import_staging ORDER BY lower(email), line DESC
@@ -305,7 +318,7 @@ WITH src AS (
 ), merged AS (
   INSERT INTO subscribers AS s (email, first_name, last_name, timezone, tags, attributes, source, consent_at, consent_ip, consent_text)
   SELECT email, first_name, last_name, coalesce(timezone, $1), coalesce(tags, '{}'), coalesce(attributes, '{}'),
-         source, consent_at, consent_ip, consent_text
+         coalesce(source, $2), consent_at, consent_ip, consent_text
   FROM classified WHERE NOT suppressed
   ON CONFLICT (lower(email)) DO UPDATE SET
     first_name   = coalesce(EXCLUDED.first_name, s.first_name),

@@ -68,6 +68,18 @@ describe('marketer import', () => {
     expect(row).toMatchObject({ first_name: 'Kay', last_name: 'Smith', timezone: 'Europe/Paris', tags: ['a', 'b', 'c'] });
   });
 
+  it('keeps a stored zone when a re-import leaves the cell empty or gives an unknown zone, and --source only fills gaps', async () => {
+    await importJson(csv('z1.csv', 'email,timezone,source\ntokyo@example.com,Asia/Tokyo,webinar\nblank@example.com,Europe/Paris,\n'));
+    const r = await importJson(csv('z2.csv', 'email,timezone,first_name\ntokyo@example.com,,T\nblank@example.com,Mars/Base,B\nnew@example.com,,N\n'), '--source', 'import-2');
+    expect(r).toMatchObject({ inserted: 1, updated: 2, warnings: 1 });
+    const rows = await subscribers();
+    expect(rows.map((x) => [x.email, x.timezone, x.source])).toEqual([
+      ['blank@example.com', 'Europe/Paris', 'import-2'],
+      ['new@example.com', 'UTC', 'import-2'],
+      ['tokyo@example.com', 'Asia/Tokyo', 'webinar'],
+    ]);
+  });
+
   it('never resurrects unsubscribed, bounced, complained or suppressed addresses', async () => {
     await importJson(csv('s1.csv', 'email\nunsub@example.com\nbounce@example.com\nok@example.com\n'));
     await t.db.updateTable('subscribers').set({ status: 'unsubscribed' }).where('email', '=', 'unsub@example.com').execute();
@@ -109,7 +121,7 @@ describe('marketer import', () => {
       { line: 10, email: 'two@example.com', reason: 'expected 3 fields, found 4' },
     ]);
     expect(r.warning_details).toEqual([
-      { line: 6, email: 'zone@example.com', reason: 'invalid time zone "Mars/Olympus", using UTC' },
+      { line: 6, email: 'zone@example.com', reason: 'invalid time zone "Mars/Olympus" (ignored: the stored zone stays, a new subscriber gets UTC)' },
       { line: 7, email: 'postmaster@example.com', reason: 'role account' },
       { line: 8, email: 'temp@mailinator.com', reason: 'disposable domain' },
     ]);
