@@ -36,6 +36,8 @@ export interface Config {
   maxConsecutiveFailures: number;
   softBounceLimit: number;
   sqsQueueUrl: string | undefined;
+  /** Topics `marketer serve` accepts SNS notifications from (comma-separated in the file or environment). */
+  snsTopicArns: string[] | undefined;
   apiToken: string | undefined;
 }
 
@@ -75,6 +77,7 @@ export const CONFIG_KEYS = {
   max_consecutive_failures: { kind: 'int', min: 1 },
   soft_bounce_limit: { kind: 'int', min: 1 },
   sqs_queue_url: { kind: 'url' },
+  sns_topic_arns: { kind: 'string' },
   api_token: { kind: 'string', envOnly: true },
 } as const satisfies Record<string, KeySpec>;
 
@@ -173,6 +176,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxConsecutiveFailures: num('max_consecutive_failures') ?? 50,
     softBounceLimit: num('soft_bounce_limit') ?? 3,
     sqsQueueUrl: str('sqs_queue_url'),
+    snsTopicArns: str('sns_topic_arns')?.split(',').map((a) => a.trim()).filter(Boolean),
     apiToken: str('api_token'),
   };
 }

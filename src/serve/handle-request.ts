@@ -19,6 +19,12 @@ export interface ServeDeps {
   ingest: IngestOptions;
   fetchCert: CertFetcher;
   confirmSubscription: (subscribeUrl: string) => Promise<void>;
+  /**
+   * The SNS topics whose messages are accepted. A valid signature only proves a message came
+   * from some SNS topic, possibly one in an attacker's account publishing forged bounces; so
+   * /sns is off (404) until the topics are named.
+   */
+  snsTopicArns: string[] | undefined;
   /** One line per request or notable event; never given secrets or tokens. */
   log: (line: string) => void;
 }
@@ -109,11 +115,18 @@ async function route(deps: ServeDeps, req: IncomingMessage, res: ServerResponse,
   const unsub = /^\/u\/([^/]+)$/.exec(path);
   if (unsub) {
     allow(['GET', 'POST']);
-    await unsubscribe(deps, req, res, method, decodeURIComponent(unsub[1]!));
+    let token: string;
+    try {
+      token = decodeURIComponent(unsub[1]!);
+    } catch {
+      throw new HttpError(400, 'malformed token');
+    }
+    await unsubscribe(deps, req, res, method, token);
     return;
   }
   if (path === '/sns') {
     allow(['POST']);
+    if (!deps.snsTopicArns || deps.snsTopicArns.length === 0) throw new HttpError(404, 'the SNS endpoint is off: set sns_topic_arns');
     await sns(deps, req, res);
     return;
   }
@@ -189,6 +202,11 @@ async function sns(deps: ServeDeps, req: IncomingMessage, res: ServerResponse): 
       throw new HttpError(403, `SNS message rejected: ${err.message}`);
     }
     throw err;
+  }
+  // Checked before anything is confirmed or stored: only our own topics may talk to us.
+  if (!deps.snsTopicArns?.includes(message.TopicArn)) {
+    deps.log(`rejected an SNS message from topic ${message.TopicArn}: not in sns_topic_arns`);
+    throw new HttpError(403, 'SNS message rejected: topic not allowed');
   }
   if (message.Type === 'SubscriptionConfirmation') {
     await deps.confirmSubscription(message.SubscribeURL!);

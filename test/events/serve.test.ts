@@ -59,6 +59,7 @@ beforeAll(async () => {
       confirmSubscription: async (url) => {
         confirmed.push(url);
       },
+      snsTopicArns: ['arn:aws:sns:us-east-1:123456789012:ses-events'],
       log: (l) => logs.push(l),
     }),
   );
@@ -179,8 +180,16 @@ describe('marketer serve', () => {
     const forged = { ...signed(fields), SubscribeURL: 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=evil' };
     expect((await post('/sns', JSON.stringify(forged))).status).toBe(403);
     expect(confirmed).toEqual([]);
+    // Genuinely signed by SNS, but for someone else's topic: not confirmed, nothing stored.
+    const foreign = { ...fields, MessageId: 'sub-2', TopicArn: 'arn:aws:sns:us-east-1:999999999999:attacker' };
+    expect((await post('/sns', JSON.stringify(signed(foreign)))).status).toBe(403);
+    expect(confirmed).toEqual([]);
     expect((await post('/sns', JSON.stringify(signed(fields)))).status).toBe(200);
     expect(confirmed).toEqual([fields.SubscribeURL]);
+  });
+
+  it('answers a malformed token with 400', async () => {
+    expect((await fetch(`${base}/u/%E0`)).status).toBe(400);
   });
 
   it('serves stats only with the bearer token', async () => {

@@ -35,6 +35,7 @@ Example:
       const log = (line: string) => process.stderr.write(`${chalk.dim(new Date().toISOString())} ${line}\n`);
       if (!ctx.config.unsubscribeSecret) ctx.out.warn('MARKETER_UNSUBSCRIBE_SECRET is not set: /u/<token> answers 503.');
       if (!ctx.config.apiToken) log('MARKETER_API_TOKEN is not set: the stats API is off.');
+      if (!ctx.config.snsTopicArns) log('sns_topic_arns is not set: the SNS endpoint /sns is off.');
       await withDatabase(ctx, async ({ db }) => {
         const server = createServer(
           createRequestHandler({
@@ -44,6 +45,7 @@ Example:
             ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic },
             fetchCert: httpsCertFetcher(),
             confirmSubscription: (url) => confirmSubscription(url),
+            snsTopicArns: ctx.config.snsTopicArns,
             log,
           }),
         );
