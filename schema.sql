@@ -95,8 +95,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
   unsubscribed_at timestamptz,
   UNIQUE (campaign_id, subscriber_id)
 );
--- The claim scans only queued rows in due order.
-CREATE INDEX IF NOT EXISTS deliveries_queued_due_idx ON deliveries (due_at) WHERE status = 'queued';
+-- The claim walks each running campaign's queued rows in due order. Keyed by campaign first,
+-- so a paused campaign's million queued rows are never read past on the way to another's.
+DROP INDEX IF EXISTS deliveries_queued_due_idx;
+CREATE INDEX IF NOT EXISTS deliveries_queued_campaign_due_idx ON deliveries (campaign_id, due_at) WHERE status = 'queued';
 -- Lease recovery scans only rows in flight.
 CREATE INDEX IF NOT EXISTS deliveries_sending_idx ON deliveries (lease_until) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS deliveries_message_id_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;

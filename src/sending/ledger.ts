@@ -22,12 +22,13 @@ export interface ClaimedDelivery {
 /**
  * Claim up to `limit` due deliveries of running campaigns for `worker`, in due order.
  *
- * One statement: the CTE picks rows FOR UPDATE SKIP LOCKED, so concurrent workers each get
- * different rows without waiting on each other, and the UPDATE marks them `sending` with a
- * lease. Alternatives measured against it on 1M queued rows elsewhere (advisory locks per row,
- * SELECT then UPDATE in two round trips) either serialise workers or need a second statement
- * that can lose a race; this shape is the one graphile-worker and Que settled on.
- * The partial index deliveries_queued_due_idx keeps the scan to queued rows only.
+ * One statement: for each running campaign a LATERAL subquery picks its earliest due rows
+ * FOR UPDATE SKIP LOCKED (so concurrent workers each get different rows without waiting on each
+ * other), and the UPDATE marks them `sending` with a lease. Walking the partial index
+ * (campaign_id, due_at) WHERE status = 'queued' per campaign means a paused campaign's queue is
+ * never scanned; a single due_at index read and discarded every row of a paused campaign that
+ * came due earlier, on every claim. Rows one campaign locks beyond the outer LIMIT stay queued
+ * and are unlocked at commit.
  *
  * Suppression is re-checked here, after enqueue: a subscriber who unsubscribed or bounced in
  * between comes back flagged and is skipped, never sent.
@@ -36,15 +37,20 @@ export async function claimDeliveries(
   db: Db,
   o: { worker: string; limit: number; now: Date; leaseSeconds: number; campaignId?: number },
 ): Promise<ClaimedDelivery[]> {
-  const campaignFilter = o.campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${o.campaignId}`;
+  const campaignFilter = o.campaignId === undefined ? sql`` : sql`AND c.id = ${o.campaignId}`;
   const { rows } = await sql<ClaimedDelivery>`
     WITH picked AS (
-      SELECT d.id FROM deliveries d
-      JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
-      WHERE d.status = 'queued' AND d.due_at <= ${o.now} ${campaignFilter}
-      ORDER BY d.due_at
+      SELECT q.id FROM campaigns c
+      CROSS JOIN LATERAL (
+        SELECT d.id, d.due_at FROM deliveries d
+        WHERE d.campaign_id = c.id AND d.status = 'queued' AND d.due_at <= ${o.now}
+        ORDER BY d.due_at
+        LIMIT ${o.limit}
+        FOR UPDATE OF d SKIP LOCKED
+      ) q
+      WHERE c.status = 'running' ${campaignFilter}
+      ORDER BY q.due_at
       LIMIT ${o.limit}
-      FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
       UPDATE deliveries d
       SET status = 'sending', claimed_by = ${o.worker}, claimed_at = now(), attempted_at = NULL,
@@ -164,20 +170,24 @@ export async function skipLateDeliveries(db: Db, now: Date, campaignId?: number)
 
 /** The earliest queued delivery of a running campaign, for sleeping until the next wave. */
 export async function nextDueAt(db: Db, campaignId?: number): Promise<Date | undefined> {
-  const campaignFilter = campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${campaignId}`;
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND c.id = ${campaignId}`;
   const { rows } = await sql<{ due_at: Date | null }>`
-    SELECT min(d.due_at) AS due_at FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
-    WHERE d.status = 'queued' ${campaignFilter}`.execute(db);
+    SELECT min(q.due_at) AS due_at FROM campaigns c
+    CROSS JOIN LATERAL (SELECT d.due_at FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'queued' ORDER BY d.due_at LIMIT 1) q
+    WHERE c.status = 'running' ${campaignFilter}`.execute(db);
   return rows[0]?.due_at ?? undefined;
 }
 
 /** Whether any delivery (of running campaigns) is still queued or in flight. */
 export async function hasPendingWork(db: Db, campaignId?: number): Promise<boolean> {
-  const campaignFilter = campaignId === undefined ? sql`` : sql`AND d.campaign_id = ${campaignId}`;
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND c.id = ${campaignId}`;
+  // Two EXISTS, each answered by its own partial index, rather than one status IN (…) that
+  // would read the whole ledger.
   const { rows } = await sql<{ pending: boolean }>`
     SELECT EXISTS (
-      SELECT 1 FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id AND c.status = 'running'
-      WHERE d.status IN ('queued', 'sending') ${campaignFilter}) AS pending`.execute(db);
+      SELECT 1 FROM campaigns c WHERE c.status = 'running' ${campaignFilter}
+        AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'queued')
+             OR EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'sending'))) AS pending`.execute(db);
   return rows[0]?.pending ?? false;
 }
 
