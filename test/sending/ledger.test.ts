@@ -41,7 +41,7 @@ describe('the ledger under contention', () => {
     expect(row).toEqual({ status: 'sent', claimed_by: null });
   });
 
-  it('a dispatch without --wait ends when SES keeps failing, leaving the rows queued for later', async () => {
+  it('a dispatch without --wait ends when SES keeps failing, and a row refused five rounds running fails', async () => {
     await sql`TRUNCATE subscribers, campaigns, deliveries RESTART IDENTITY CASCADE`.execute(t.db);
     await sql`INSERT INTO subscribers (email, tags) SELECT 'u' || i || '@example.com', '{newsletter}' FROM generate_series(1, 3) i`.execute(t.db);
     proxy.faults = { serverError: 1 };
@@ -49,8 +49,14 @@ describe('the ledger under contention', () => {
     const r = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: { ...sesEnv(proxy.endpoint), DATABASE_URL: t.url } });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 0, queued: 3, failed: 0, unknown: 0 });
-    const rows = await sql<{ later: boolean; error: string }>`SELECT due_at > now() + interval '30 seconds' AS later, error FROM deliveries`.execute(t.db);
-    expect(rows.rows.every((x) => x.later && x.error.startsWith('InternalFailure'))).toBe(true);
+    const rows = await sql<{ error: string }>`SELECT error FROM deliveries`.execute(t.db);
+    expect(rows.rows.every((x) => x.error.startsWith('InternalFailure'))).toBe(true);
+    // After four more rounds of refusals (as if dispatch had run four times), the fifth gives up.
+    await sql`UPDATE deliveries SET attempts = 4`.execute(t.db);
+    const last = await runCli(['dispatch', '--json'], { cwd: dir, env: { ...sesEnv(proxy.endpoint), DATABASE_URL: t.url } });
+    expect(JSON.parse(last.stdout)).toMatchObject({ sent: 0, failed: 3 });
+    const failed = await sql<{ status: string; error: string }>`SELECT status, error FROM deliveries`.execute(t.db);
+    expect(failed.rows.every((x) => x.status === 'failed' && x.error.startsWith('gave up after 5 rounds of retries: InternalFailure'))).toBe(true);
     expect(await ses.store()).toHaveLength(0);
   });
 });
