@@ -76,7 +76,9 @@ export interface MeasuredRun {
  */
 export async function runMeasured(args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }): Promise<MeasuredRun> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_NODE_ARGS passes flags to the measured process only (e.g. --trace-gc, --cpu-prof).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let peak = 0;
   const samples: [number, number][] = [];
   const timer = setInterval(() => {

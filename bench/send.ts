@@ -11,7 +11,7 @@
  * emulator manages about 500 requests/s here, which would make a 1M run last over half an hour.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import path from 'node:path';
@@ -101,7 +101,8 @@ async function main(): Promise<void> {
     const run = await runMeasured(['send', 'campaigns/weekly.yaml', '--now', '--json', '-q'], { cwd: ROOT, env });
     const startedWall = Date.now() - run.ms;
     if (run.code !== 0) throw new Error(`marketer send failed (${run.code}): ${run.stderr}`);
-    const doc = JSON.parse(run.stdout) as { sent: number; failed: number; unknown: number };
+    if (process.env.BENCH_NODE_ARGS) writeFileSync(path.join(DATA_DIR, 'send-stdout.txt'), run.stdout);
+    const doc = JSON.parse(run.stdout.slice(run.stdout.indexOf('\n{') + 1)) as { sent: number; failed: number; unknown: number };
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
     const span = await sql<{ first: Date; last: Date }>`SELECT min(sent_at) AS first, max(sent_at) AS last FROM deliveries`.execute(db);
     const dispatchMs = span.rows[0]!.last.getTime() - span.rows[0]!.first.getTime();

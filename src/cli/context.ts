@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { openDatabase, type DbHandle, type OpenOptions } from '../db/connect.js';
 import { createOutput, type Output } from './output.js';
+import { trimHeapWhileRunning } from './heap-trim.js';
 import { MarketerError } from '../errors.js';
 
 export interface GlobalOptions {
@@ -33,9 +34,12 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle
     const rel = path.relative(process.cwd(), handle.embedded.dataDir) || '.';
     process.stderr.write(chalk.dim(`Using the embedded Postgres in ${rel} (set DATABASE_URL to use your own).\n`));
   }
+  // Long commands (import, send, dispatch, events, serve) stream through a lot of garbage.
+  const stopTrimming = trimHeapWhileRunning();
   try {
     return await fn(handle);
   } finally {
+    stopTrimming();
     await handle.close();
   }
 }
