@@ -34,6 +34,8 @@ const CONCURRENCY = Number(argValue(argv, '--concurrency') ?? 16);
 const ENQUEUE_ROWS = Number(argValue(argv, '--enqueue-rows') ?? 1_000_000);
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Pacific/Chatham', 'America/St_Johns', 'Asia/Tokyo', 'Australia/Adelaide'];
 const STUB = argv.includes('--stub');
+// Per run, so two runs at once do not share (and drop) each other's databases.
+const PG_DIR = path.join(DATA_DIR, `send-pg-${process.pid}`);
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1' };
 
 // A SendEmail endpoint that stores nothing (SES v2 REST: POST /v2/email/outbound-emails).
@@ -75,7 +77,7 @@ async function seed(url: string, n: number): Promise<void> {
 async function main(): Promise<void> {
   mkdirSync(DATA_DIR, { recursive: true });
   const server = await startEmbedded({
-    dataDir: path.join(DATA_DIR, 'send-pg'),
+    dataDir: PG_DIR,
     port: await freePort(),
     database: 'postgres',
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '256MB' },
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
     clearInterval(clearTimer);
     emulator.child.kill();
     await server.stop();
-    rmSync(path.join(DATA_DIR, 'send-pg'), { recursive: true, force: true });
+    rmSync(PG_DIR, { recursive: true, force: true });
   }
 }
 
