@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 import { FILL_FROM_EXISTING_SQL, upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
-import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, readRss, secs, withDatabase } from './lib.js';
+import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, runMeasured, secs, withDatabase } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, 'pg');
 const MARKETER_DB = 'bench_marketer';
@@ -264,36 +264,17 @@ let activeChild: { kill: (signal?: NodeJS.Signals) => boolean } | undefined;
 
 async function runMarketer(file: string, url: string, database: string): Promise<MarketerRun> {
   await checkpoint(url);
-  const t0 = performance.now();
-  // Spawn node itself (not npx or a shell) so that the pid polled is the importer's own.
-  const child = spawn(process.execPath, [CLI, 'import', file, '--json'], {
+  const phases = watchPhases(url, database, performance.now());
+  const run = await runMeasured(['import', file, '--json'], {
     // cwd outside the repository: no marketer.yaml there can change what is measured.
     cwd: DATA_DIR,
     env: { ...process.env, DATABASE_URL: url, MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    onSpawn: (child) => { activeChild = child; },
   });
-  activeChild = child;
-  const phases = watchPhases(url, database, t0);
-  let peak = 0;
-  // VmHWM is the kernel's own high-water mark, so a 50 ms poll cannot miss a short spike,
-  // only growth in the last few milliseconds before exit.
-  const sample = () => {
-    if (child.pid === undefined) return;
-    peak = Math.max(peak, readRss(child.pid) ?? 0);
-  };
-  const timer = setInterval(sample, POLL_MS);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  let ms = 0;
-  child.once('exit', () => { ms = performance.now() - t0; });
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearInterval(timer);
   activeChild = undefined;
   const marks = await phases.stop();
-  if (code !== 0) throw new Error(`marketer import exited with ${code}:\n${stderr || stdout}`);
-  return { ms, peakRssKiB: peak, result: JSON.parse(stdout) as ImportJson, phases: marks };
+  if (run.code !== 0) throw new Error(`marketer import exited with ${run.code}:\n${run.stderr || run.stdout}`);
+  return { ms: run.ms, peakRssKiB: run.peakRssKiB, result: JSON.parse(run.stdout) as ImportJson, phases: marks };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -74,11 +74,15 @@ export interface MeasuredRun {
  * marketer's) and record wall time and peak RSS. VmHWM is the kernel's high-water mark, so a
  * 50 ms poll misses nothing but the last few milliseconds.
  */
-export async function runMeasured(args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }): Promise<MeasuredRun> {
+export async function runMeasured(
+  args: string[],
+  o: { cwd: string; env: NodeJS.ProcessEnv; onSpawn?: (child: ChildProcess) => void },
+): Promise<MeasuredRun> {
   const t0 = performance.now();
   // BENCH_NODE_ARGS passes flags to the measured process only (e.g. --trace-gc, --cpu-prof).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  o.onSpawn?.(child);
   let peak = 0;
   const samples: [number, number][] = [];
   const timer = setInterval(() => {

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from '../../src/db/embedded.js';
+import { createTestDb, type TestDb } from './db.js';
 
 const require = createRequire(import.meta.url);
 
@@ -184,4 +186,29 @@ function lowerBound(sorted: number[], x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+export interface SendingStack {
+  t: TestDb;
+  ses: SesEmulator;
+  proxy: SesProxy;
+}
+
+/**
+ * A test file's own database, SES emulator and fault-injecting proxy in front of it, started
+ * before its tests and stopped after them. Read the fields inside tests, not at import time.
+ */
+export function useSendingStack(faults: FaultPlan = {}): SendingStack {
+  const stack = {} as SendingStack;
+  beforeAll(async () => {
+    stack.t = await createTestDb();
+    stack.ses = await startSesEmulator();
+    stack.proxy = await startSesProxy(stack.ses.endpoint, faults);
+  });
+  afterAll(async () => {
+    await stack.proxy?.stop();
+    await stack.ses?.stop();
+    await stack.t?.close();
+  });
+  return stack;
 }

@@ -2,49 +2,35 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
 import { makeCampaignRepo } from '../helpers/campaign-repo.js';
-import { createTestDb, type TestDb } from '../helpers/db.js';
-import { sesEnv, startSesEmulator, startSesProxy, type SesEmulator, type SesProxy } from '../helpers/ses.js';
+import { sesEnv, useSendingStack } from '../helpers/ses.js';
 
-let t: TestDb;
-let ses: SesEmulator;
-let proxy: SesProxy;
-
-beforeAll(async () => {
-  t = await createTestDb();
-  ses = await startSesEmulator();
-  proxy = await startSesProxy(ses.endpoint);
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await ses?.stop();
-  await t?.close();
-});
+const s = useSendingStack();
 beforeEach(async () => {
-  await sql`TRUNCATE subscribers, suppressions, campaigns, deliveries RESTART IDENTITY CASCADE`.execute(t.db);
-  await ses.clear();
-  proxy.requests.length = 0;
-  proxy.faults = {};
-  Object.assign(proxy.answered, { throttled: 0, serverError: 0, forwarded: 0 });
-  proxy.forwardedAt.length = 0;
+  await sql`TRUNCATE subscribers, suppressions, campaigns, deliveries RESTART IDENTITY CASCADE`.execute(s.t.db);
+  await s.ses.clear();
+  s.proxy.requests.length = 0;
+  s.proxy.faults = {};
+  Object.assign(s.proxy.answered, { throttled: 0, serverError: 0, forwarded: 0 });
+  s.proxy.forwardedAt.length = 0;
 });
 
 async function seed(n: number, zone = 'UTC'): Promise<void> {
   await sql`INSERT INTO subscribers (email, first_name, timezone, tags)
-            SELECT 'user' || i || '@example.com', 'User' || i, ${zone}, '{newsletter}' FROM generate_series(1, ${n}) i`.execute(t.db);
+            SELECT 'user' || i || '@example.com', 'User' || i, ${zone}, '{newsletter}' FROM generate_series(1, ${n}) i`.execute(s.t.db);
 }
 
-const env = (extra: Record<string, string> = {}) => ({ ...sesEnv(proxy.endpoint), DATABASE_URL: t.url, MARKETER_LEASE_SECONDS: '5', ...extra });
+const env = (extra: Record<string, string> = {}) => ({ ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url, MARKETER_LEASE_SECONDS: '5', ...extra });
 
 async function statusCounts(): Promise<Record<string, number>> {
-  const { rows } = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM deliveries GROUP BY status`.execute(t.db);
+  const { rows } = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM deliveries GROUP BY status`.execute(s.t.db);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
 async function storeAddresses(): Promise<string[]> {
-  return (await ses.store()).map((e) => e.destination.to[0]!);
+  return (await s.ses.store()).map((e) => e.destination.to[0]!);
 }
 
 function expectNoDuplicates(addresses: string[]): void {
@@ -59,7 +45,7 @@ describe('send and dispatch under failure', () => {
     const { dir, campaignFile } = makeCampaignRepo();
     const child = spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '400', '--concurrency', '8'], { cwd: dir, env: cleanEnv(env()), stdio: 'ignore' });
     const exited = new Promise((r) => child.once('exit', r));
-    while (proxy.answered.forwarded < 400) await new Promise((r) => setTimeout(r, 20));
+    while (s.proxy.answered.forwarded < 400) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await exited;
     const atKill = await statusCounts();
@@ -77,12 +63,12 @@ describe('send and dispatch under failure', () => {
     expect(counts.unknown ?? 0).toBeLessThan(100);
     const addresses = await storeAddresses();
     expectNoDuplicates(addresses);
-    const sent = await t.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+    const sent = await s.t.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
       .select(['subscribers.email', 'deliveries.status']).execute();
     const inStore = new Set(addresses);
     for (const row of sent) if (row.status === 'sent') expect(inStore.has(row.email)).toBe(true);
     expect(addresses.length).toBeGreaterThanOrEqual(counts.sent ?? 0);
-    expect((await t.db.selectFrom('campaigns').select('status').executeTakeFirstOrThrow()).status).toBe('done');
+    expect((await s.t.db.selectFrom('campaigns').select('status').executeTakeFirstOrThrow()).status).toBe('done');
   });
 
   it('stops cleanly on Ctrl-C: what was sent is recorded, the rest goes back to the queue', async () => {
@@ -92,7 +78,7 @@ describe('send and dispatch under failure', () => {
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    while (proxy.answered.forwarded < 40) await new Promise((r) => setTimeout(r, 20));
+    while (s.proxy.answered.forwarded < 40) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     const doc = JSON.parse(stdout);
@@ -115,7 +101,7 @@ describe('send and dispatch under failure', () => {
     const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(enq.code, enq.stderr).toBe(0);
     expect(JSON.parse(enq.stdout)).toMatchObject({ campaign: 7, enqueued: 1500, sent: 0, queued: 1500 });
-    await sql`UPDATE deliveries SET due_at = now()`.execute(t.db);
+    await sql`UPDATE deliveries SET due_at = now()`.execute(s.t.db);
     const workers = await Promise.all(['a', 'b', 'c'].map((w) =>
       runCli(['dispatch', '--worker', w, '--json', '--rate', '300', '--concurrency', '4'], { cwd: dir, env: env() })));
     const sentBy = workers.map((w) => {
@@ -133,7 +119,7 @@ describe('send and dispatch under failure', () => {
   it('rides out throttling and server errors: all sent once, and it slows down', async () => {
     await seed(300);
     // SES allows 60/s here; marketer is told 200/s. 10% of calls also fail with a 500.
-    proxy.faults = { maxPerSecond: 60, serverError: 0.1 };
+    s.proxy.faults = { maxPerSecond: 60, serverError: 0.1 };
     const { dir, campaignFile } = makeCampaignRepo();
     const r = await runCli(['send', campaignFile, '--json', '--rate', '200'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
@@ -142,8 +128,8 @@ describe('send and dispatch under failure', () => {
     expect(doc.this_run.throttled).toBeGreaterThan(0);
     expect(doc.this_run.retries).toBeGreaterThan(doc.this_run.throttled);
     expect(doc.this_run.rate).toBeLessThan(200);
-    expect(proxy.answered.throttled).toBeGreaterThan(0);
-    expect(proxy.answered.serverError).toBeGreaterThan(0);
+    expect(s.proxy.answered.throttled).toBeGreaterThan(0);
+    expect(s.proxy.answered.serverError).toBeGreaterThan(0);
     const addresses = await storeAddresses();
     expect(addresses).toHaveLength(300);
     expectNoDuplicates(addresses);
@@ -151,15 +137,15 @@ describe('send and dispatch under failure', () => {
 
   it('never mails the suppressed, even when suppressed between enqueue and send', async () => {
     await seed(20);
-    await sql`UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'user1@example.com'`.execute(t.db);
-    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user2@example.com', 'UTF8')), 'complained')`.execute(t.db);
+    await sql`UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'user1@example.com'`.execute(s.t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user2@example.com', 'UTF8')), 'complained')`.execute(s.t.db);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
     const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(enq.stdout).enqueued).toBe(18);
     // After enqueue: one unsubscribes, one address is suppressed (forgotten).
-    await sql`UPDATE subscribers SET status = 'bounced' WHERE email = 'user3@example.com'`.execute(t.db);
-    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user4@example.com', 'UTF8')), 'forgotten')`.execute(t.db);
-    await sql`UPDATE deliveries SET due_at = now()`.execute(t.db);
+    await sql`UPDATE subscribers SET status = 'bounced' WHERE email = 'user3@example.com'`.execute(s.t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user4@example.com', 'UTF8')), 'forgotten')`.execute(s.t.db);
+    await sql`UPDATE deliveries SET due_at = now()`.execute(s.t.db);
     const r = await runCli(['dispatch', '--json'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 16, skipped: 2 });
@@ -193,11 +179,11 @@ describe('send and dispatch under failure', () => {
     const run = runCli(['send', campaignFile, '--json', '--rate', '300', '--concurrency', '8'], { cwd: dir, env: env() });
     let kills = 0;
     const killer = (async () => {
-      while (proxy.answered.forwarded < 50) await new Promise((r) => setTimeout(r, 20));
+      while (s.proxy.answered.forwarded < 50) await new Promise((r) => setTimeout(r, 20));
       for (let i = 0; i < 6; i++) {
         const r = await sql<{ n: number }>`
           SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-          WHERE application_name = 'marketer' AND datname = current_database()`.execute(t.db);
+          WHERE application_name = 'marketer' AND datname = current_database()`.execute(s.t.db);
         kills += r.rows[0]?.n ?? 0;
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -213,7 +199,7 @@ describe('send and dispatch under failure', () => {
 
   it('stops on SendingPausedException with a clear message and leaves the rest queued', async () => {
     await seed(10);
-    proxy.faults = { rejectAll: 'SendingPausedException' };
+    s.proxy.faults = { rejectAll: 'SendingPausedException' };
     const { dir, campaignFile } = makeCampaignRepo();
     const r = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(r.code).toBe(1);
@@ -224,16 +210,16 @@ describe('send and dispatch under failure', () => {
 
   it('pauses a campaign after too many failures in a row; send resumes it', async () => {
     await seed(40);
-    proxy.faults = { rejectAll: 'MessageRejected' };
+    s.proxy.faults = { rejectAll: 'MessageRejected' };
     const { dir, campaignFile } = makeCampaignRepo();
     const r = await runCli(['send', campaignFile, '--json', '--concurrency', '1'], { cwd: dir, env: env({ MARKETER_MAX_CONSECUTIVE_FAILURES: '5' }) });
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.failed).toBe(5);
     expect(doc.paused[0].reason).toContain('5 sends in a row failed; last error: MessageRejected');
-    const campaign = await t.db.selectFrom('campaigns').select(['status', 'paused_reason']).executeTakeFirstOrThrow();
+    const campaign = await s.t.db.selectFrom('campaigns').select(['status', 'paused_reason']).executeTakeFirstOrThrow();
     expect(campaign.status).toBe('paused');
-    proxy.faults = {};
+    s.proxy.faults = {};
     const resumed = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 35, failed: 5, queued: 0, status: 'done' });
   });

@@ -1,54 +1,43 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compileCampaign, loadCampaign } from '../../src/campaigns/index.js';
 import { loadConfig } from '../../src/config/config.js';
 import { dispatch } from '../../src/sending/dispatch.js';
 import { enqueueDeliveries, recordCampaign } from '../../src/sending/enqueue.js';
 import { classifySesError, SesMailer } from '../../src/sending/ses-mailer.js';
 import { makeCampaignRepo } from '../helpers/campaign-repo.js';
-import { createTestDb, type TestDb } from '../helpers/db.js';
-import { sesEnv, startSesEmulator, startSesProxy, type SesEmulator, type SesProxy } from '../helpers/ses.js';
+import { sesEnv, useSendingStack } from '../helpers/ses.js';
 
-let t: TestDb;
-let ses: SesEmulator;
-let proxy: SesProxy;
-beforeAll(async () => {
-  t = await createTestDb();
-  ses = await startSesEmulator();
-  proxy = await startSesProxy(ses.endpoint, { hangAfterForward: true });
+const s = useSendingStack({ hangAfterForward: true });
+beforeAll(() => {
   process.env.AWS_ACCESS_KEY_ID = 'AKIDLOCAL';
   process.env.AWS_SECRET_ACCESS_KEY = 'local-secret';
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await ses?.stop();
-  await t?.close();
 });
 
 describe('a send whose outcome is unknown', () => {
   it('is marked unknown when SES does not answer, and is never sent again automatically', async () => {
-    await sql`INSERT INTO subscribers (email, timezone, tags) SELECT 'u' || i || '@example.com', 'UTC', '{newsletter}' FROM generate_series(1, 5) i`.execute(t.db);
+    await sql`INSERT INTO subscribers (email, timezone, tags) SELECT 'u' || i || '@example.com', 'UTC', '{newsletter}' FROM generate_series(1, 5) i`.execute(s.t.db);
     const repo = makeCampaignRepo();
-    const config = loadConfig({ cwd: repo.dir, env: { ...sesEnv(proxy.endpoint), DATABASE_URL: t.url } });
+    const config = loadConfig({ cwd: repo.dir, env: { ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url } });
     const campaign = await loadCampaign(repo.campaignFile, config);
-    await recordCampaign(t.db, campaign);
-    await enqueueDeliveries(t.db, campaign, new Date());
+    await recordCampaign(s.t.db, campaign);
+    await enqueueDeliveries(s.t.db, campaign, new Date());
     const compiled = await compileCampaign(campaign, config);
-    const mailer = new SesMailer({ region: 'us-east-1', endpoint: proxy.endpoint, configurationSet: undefined, maxSockets: 4, requestTimeoutMs: 400 });
-    const run = () => dispatch({ db: t.db, mailer, config, compile: async () => compiled }, { worker: 'w', concurrency: 4, rate: 100, wait: false });
+    const mailer = new SesMailer({ region: 'us-east-1', endpoint: s.proxy.endpoint, configurationSet: undefined, maxSockets: 4, requestTimeoutMs: 400 });
+    const run = () => dispatch({ db: s.t.db, mailer, config, compile: async () => compiled }, { worker: 'w', concurrency: 4, rate: 100, wait: false });
 
     const first = await run();
     expect(first).toMatchObject({ sent: 0, unknown: 5, retries: 0 });
     // The requests did reach SES: resending would have mailed these people twice.
-    expect(await ses.store()).toHaveLength(5);
-    const rows = await t.db.selectFrom('deliveries').select(['status', 'error', 'attempts']).execute();
+    expect(await s.ses.store()).toHaveLength(5);
+    const rows = await s.t.db.selectFrom('deliveries').select(['status', 'error', 'attempts']).execute();
     expect(rows.every((r) => r.status === 'unknown' && r.attempts === 1)).toBe(true);
     expect(rows[0]?.error).toMatch(/TimeoutError|timeout/i);
 
-    proxy.faults = {};
+    s.proxy.faults = {};
     const second = await run();
     expect(second.sent).toBe(0);
-    expect(await ses.store()).toHaveLength(5);
+    expect(await s.ses.store()).toHaveLength(5);
     await mailer.close();
   });
 
