@@ -1,8 +1,9 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase } from '../context.js';
+import { commandContext, refuseEphemeralDatabase, withDatabase } from '../context.js';
 import { formatStatus } from '../format-sending.js';
-import { addDispatchOptions, runDispatch } from './send.js';
+import { addDispatchOptions, exitIfStopped, runDispatch } from './send.js';
+import { inputError } from '../../errors.js';
 
 interface DispatchFlags {
   campaign?: string;
@@ -39,7 +40,7 @@ Examples:
       refuseEphemeralDatabase(ctx, 'dispatch', flags.allowEphemeralDb);
       const campaignId = flags.campaign === undefined ? undefined : Number(flags.campaign);
       if (campaignId !== undefined && !Number.isInteger(campaignId)) {
-        throw new (await import('../../errors.js')).MarketerError('BAD_OPTION', `--campaign takes a numeric campaign id, got "${flags.campaign}"`, { exitCode: 2 });
+        throw inputError('BAD_OPTION', `--campaign takes a numeric campaign id, got "${flags.campaign}"`);
       }
       await withDatabase(ctx, async ({ db }) => {
         const result = await runDispatch(ctx, db, flags, { campaignId, allowChanged: flags.allowChanged });
@@ -57,11 +58,7 @@ Examples:
           for (const id of result.finished) ctx.out.info(chalk.green(`Campaign ${id} done.`));
           for (const p of result.paused) ctx.out.warn(`campaign ${p.campaign} paused: ${p.reason}`);
         }
-        if (result.stopped?.reason === 'fatal') {
-          process.stderr.write(`${chalk.red('error')} Sending stopped: ${result.stopped.message}. The rest stays queued.\n`);
-          throw new ReportedExit(1);
-        }
-        if (result.stopped?.reason === 'interrupted') throw new ReportedExit(130);
+        exitIfStopped(result.stopped);
       });
     });
 }

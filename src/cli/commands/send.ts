@@ -208,11 +208,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
       ...(changed ? { changed: changedJson(changed) } : {}),
     });
   }
-  if (stopped?.reason === 'fatal') {
-    process.stderr.write(`${chalk.red('error')} Sending stopped: ${stopped.message}. The rest stays queued.\n`);
-    throw new ReportedExit(1);
-  }
-  if (stopped?.reason === 'interrupted') throw new ReportedExit(130);
+  exitIfStopped(stopped);
   if (refused.length > 0) {
     if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${refused.length === 1 ? '1 campaign was' : `${refused.length} campaigns were`} refused (see above); the others were sent.\n`);
     throw new ReportedExit(2);
@@ -277,12 +273,14 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     }
     if (counts.unknown > 0) ctx.out.warn(`${formatNumber(counts.unknown)} sends have an unknown outcome (timeout or crash while sending); they are not resent and are settled by SES events (marketer events pull).`);
   }
-  if (!exit) return;
-  if (result.stopped?.reason === 'fatal') {
-    process.stderr.write(`${chalk.red('error')} Sending stopped: ${result.stopped.message}. The rest stays queued.\n`);
-    throw new ReportedExit(1);
-  }
-  if (result.stopped?.reason === 'interrupted') throw new ReportedExit(130);
+  if (exit) exitIfStopped(result.stopped);
 }
 
-export { report as reportSend };
+/** A run that stopped early ends the command: 1 when SES refused to go on, 130 on Ctrl-C. */
+export function exitIfStopped(stopped: DispatchResult['stopped']): void {
+  if (stopped?.reason === 'fatal') {
+    process.stderr.write(`${chalk.red('error')} Sending stopped: ${stopped.message}. The rest stays queued.\n`);
+    throw new ReportedExit(1);
+  }
+  if (stopped?.reason === 'interrupted') throw new ReportedExit(130);
+}
