@@ -12,7 +12,7 @@
  * Postgres is a throwaway embedded server under bench/.data (or BENCH_DATABASE_URL's server).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 import { FILL_FROM_EXISTING_SQL, upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
-import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, runMeasured, secs, withDatabase } from './lib.js';
+import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, runMeasured, secs } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, 'pg');
 const MARKETER_DB = 'bench_marketer';
