@@ -35,7 +35,7 @@ export function formatPlan(p: PlanResult): string {
   lines.push('');
   lines.push(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);
   lines.push('Checks:');
-  for (const c of p.checks) lines.push(`  ${c.ok ? chalk.green('✓') : chalk.red('✗')} ${c.name}: ${c.detail}`);
+  for (const c of p.checks) lines.push(`  ${!c.ok ? chalk.red('✗') : c.warning ? chalk.yellow('!') : chalk.green('✓')} ${c.name}: ${c.detail}`);
   return lines.join('\n');
 }
 

@@ -121,7 +121,7 @@ export function planSummary(o: PlanSummaryInput): string {
     if (p.skipped > 0) lines.push(`⚠️ ${formatNumber(p.skipped)} would be skipped (more than late_grace late).`, '');
     lines.push(`**Quota** (${md(p.quota.transport)}): ${p.quota.fits ? '✅' : '❌'} ${md(p.quota.detail)}`, '');
     lines.push('**Checks**', '');
-    for (const c of p.checks) lines.push(`- ${c.ok ? '✅' : '❌'} ${md(c.name)}: ${md(c.detail)}`);
+    for (const c of p.checks) lines.push(`- ${!c.ok ? '❌' : c.warning ? '⚠️' : '✅'} ${md(c.name)}: ${md(c.detail)}`);
     lines.push('');
     const preview = o.previews?.get(p.campaign);
     if (preview) lines.push(`Rendered preview (sample subscriber): ${code(preview)} in the workflow run's preview artifact.`, '');

@@ -1,4 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Node as YamlNode } from 'yaml';
 import { inputError } from '../errors.js';
@@ -25,6 +26,10 @@ export interface Config {
   unsubscribeSecret: string | undefined;
   listManagement: { contactList: string; topic: string } | undefined;
   configurationSet: string | undefined;
+  /** The configuration set for `transactional: true` campaigns (their events and reputation apart). */
+  transactionalConfigurationSet: string | undefined;
+  /** DNS servers (`ip` or `ip:port`) for doctor's lookups; undefined = the system resolver. */
+  dnsServers: string[] | undefined;
   sesEndpoint: string | undefined;
   awsRegion: string | undefined;
   concurrency: number;
@@ -68,6 +73,8 @@ export const CONFIG_KEYS = {
   list_management_contact_list: { kind: 'string' },
   list_management_topic: { kind: 'string' },
   configuration_set: { kind: 'string' },
+  transactional_configuration_set: { kind: 'string' },
+  dns_servers: { kind: 'string' },
   ses_endpoint: { kind: 'url' },
   aws_region: { kind: 'string', aliases: ['AWS_REGION', 'AWS_DEFAULT_REGION'] },
   concurrency: { kind: 'int', min: 1, max: 1000 },
@@ -146,6 +153,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if ((contactList === undefined) !== (topic === undefined)) {
     problems.push('list_management_contact_list and list_management_topic go together: set both or neither.');
   }
+  const dnsServers = parseDnsServers(str('dns_servers'), problems);
   if (problems.length > 0) {
     throw inputError('CONFIG_INVALID', `Invalid configuration${present ? ` in ${file}` : ''}:`, {
       details: problems,
@@ -167,6 +175,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     unsubscribeSecret: str('unsubscribe_secret'),
     listManagement: contactList && topic ? { contactList, topic } : undefined,
     configurationSet: str('configuration_set'),
+    transactionalConfigurationSet: str('transactional_configuration_set'),
+    dnsServers,
     sesEndpoint: str('ses_endpoint'),
     awsRegion: str('aws_region'),
     concurrency: num('concurrency') ?? 16,
@@ -256,6 +266,21 @@ function parseValue(key: string, spec: KeySpec, value: unknown, where: string, p
       if (typeof value === 'object') return bad('must be a single value, not a list or mapping');
       return String(value);
   }
+}
+
+/** `dns_servers`: comma-separated `ip`, `ip:port` or `[ipv6]:port` (node:dns takes addresses, not names). */
+function parseDnsServers(value: string | undefined, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  const servers = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of servers) {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
+    const host = m ? m[1]! : s;
+    const port = m?.[2] === undefined ? 53 : Number(m[2]);
+    if (isIP(host) === 0 || !(port >= 1 && port <= 65535)) {
+      problems.push(`dns_servers: "${s}" is not an IP address with an optional port (e.g. 1.1.1.1, 127.0.0.1:5353, [2606:4700::1111]:53).`);
+    }
+  }
+  return servers.length > 0 ? servers : undefined;
 }
 
 export function isValidZone(zone: string): boolean {

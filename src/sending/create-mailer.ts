@@ -10,14 +10,7 @@ export function createMailer(config: Config, o: { concurrency: number }): Mailer
     region: config.awsRegion,
     endpoint: config.sesEndpoint,
     configurationSet: config.configurationSet,
+    transactionalConfigurationSet: config.transactionalConfigurationSet,
     maxSockets: o.concurrency,
   });
-}
-
-/** Messages per second: `rate` if set, else a share of SES's MaxSendRate (outbox: no limit to speak of). */
-export async function sendingRate(config: Config, mailer: Mailer): Promise<{ rate: number; source: string }> {
-  if (config.rate) return { rate: config.rate, source: 'rate setting' };
-  const quota = await mailer.quota().catch(() => undefined);
-  if (!quota) return { rate: mailer.name === 'outbox' ? 2000 : 1, source: mailer.name === 'outbox' ? 'outbox' : 'SES quota unavailable' };
-  return { rate: Math.max(1, quota.maxSendRate * config.rateShare), source: `${Math.round(config.rateShare * 100)}% of SES MaxSendRate ${quota.maxSendRate}/s` };
 }

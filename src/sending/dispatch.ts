@@ -208,7 +208,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       });
       message = {
         to: row.email, from: r.from, replyTo: r.replyTo, subject: r.subject, html: r.html, text: r.text, headers: r.headers,
-        listManagement: r.listManagement, deliveryId: row.id, campaignId: row.campaign_id,
+        listManagement: r.listManagement, deliveryId: row.id, campaignId: row.campaign_id, transactional: compiledCampaign.campaign.transactional,
         tags: [{ name: 'campaign', value: String(row.campaign_id) }, { name: 'delivery', value: row.id }],
       };
     } catch (err) {

@@ -14,6 +14,8 @@ export interface OutgoingMessage {
   /** The ledger row; transports that keep files name them by it. */
   deliveryId: string;
   campaignId: number;
+  /** Transactional mail goes through its own configuration set where one is configured. */
+  transactional?: boolean;
 }
 
 /**

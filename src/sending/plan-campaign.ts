@@ -4,6 +4,7 @@ import { SAMPLE_RECIPIENT, type CompiledCampaign } from '../campaigns/index.js';
 import type { Database } from '../db/types.js';
 import { errorMessage } from '../errors.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
+import { describeAwsError } from './aws-error.js';
 import type { Mailer } from './mailer.js';
 
 export interface PlanWave {
@@ -22,6 +23,8 @@ export interface PlanCheck {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passes, but costs deliverability or needs a look (shown as !). */
+  warning?: boolean;
 }
 
 export interface PlanQuota {
@@ -113,7 +116,7 @@ async function quotaCheck(mailer: Mailer, needed: number): Promise<PlanQuota> {
   try {
     q = await mailer.quota();
   } catch (err) {
-    return { transport: mailer.name, ...none, fits: false, detail: `could not read the SES quota (GetAccount): ${errorMessage(err)}` };
+    return { transport: mailer.name, ...none, fits: false, detail: `could not read the SES quota (GetAccount): ${describeAwsError(err).line}` };
   }
   if (!q) return { transport: mailer.name, ...none, fits: true, detail: `the ${mailer.name} transport has no quota` };
   const remaining = q.max24HourSend < 0 ? null : Math.max(0, q.max24HourSend - q.sentLast24Hours);

@@ -2,12 +2,15 @@ import http from 'node:http';
 import https from 'node:https';
 import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { describeAwsError } from './aws-error.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
 
 export interface SesMailerOptions {
   region: string | undefined;
   endpoint: string | undefined;
   configurationSet: string | undefined;
+  /** For transactional messages; undefined = configurationSet. */
+  transactionalConfigurationSet?: string | undefined;
   /** Sockets kept open to SES; match the send concurrency. */
   maxSockets: number;
   requestTimeoutMs?: number;
@@ -40,7 +43,7 @@ export function classifySesError(err: unknown): SendOutcome {
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
-  const error = `${name}: ${(e.message ?? String(err)).slice(0, 500)}`;
+  const error = describeAwsError(err).line.slice(0, 500);
   if (THROTTLED.has(name) || status === 429) return { kind: 'retry', error, throttled: true };
   if (FATAL.has(name) || status === 401 || status === 403) return { kind: 'fatal', error };
   if (status !== undefined && status >= 500) return { kind: 'retry', error, throttled: false };
@@ -89,7 +92,7 @@ export class SesMailer implements Mailer {
         },
       },
       EmailTags: m.tags.map((t) => ({ Name: t.name, Value: t.value })),
-      ConfigurationSetName: this.options.configurationSet,
+      ConfigurationSetName: (m.transactional ? this.options.transactionalConfigurationSet : undefined) ?? this.options.configurationSet,
       ListManagementOptions: m.listManagement
         ? { ContactListName: m.listManagement.contactListName, TopicName: m.listManagement.topicName }
         : undefined,

@@ -13,6 +13,7 @@ export const commandModules: { name: string; load: () => Promise<Register> }[] =
   { name: 'import', load: async () => (await import('./import.js')).registerImport },
   { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
   { name: 'preview', load: async () => (await import('./preview.js')).registerPreview },
+  { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },
   { name: 'plan', load: async () => (await import('./plan.js')).registerPlan },
   { name: 'send', load: async () => (await import('./send.js')).registerSend },
   { name: 'dispatch', load: async () => (await import('./dispatch.js')).registerDispatch },

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import chalk from 'chalk';
@@ -8,6 +8,9 @@ import type { ChangedCampaigns } from '../../campaigns/changed-campaigns.js';
 import { errorMessage, inputError, isMarketerError } from '../../errors.js';
 import { createMailer } from '../../sending/create-mailer.js';
 import { planCampaign, type PlanResult } from '../../sending/plan-campaign.js';
+import { preflightPlanChecks, senderChecker } from '../../sending/preflight.js';
+import { fromDomain, sharedSenderDomains, type SenderCampaign } from '../../sending/sender-domains.js';
+import { SesSetup } from '../../sending/ses-account.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { formatPlan } from '../format-sending.js';
@@ -126,16 +129,40 @@ export async function loadOne(file: string, ctx: CommandContext, opts: { summary
 
 async function planAll(ctx: CommandContext, compiled: CompiledCampaign[]): Promise<PlanResult[]> {
   const mailer = createMailer(ctx.config, { concurrency: 1 });
+  const ses = ctx.config.transport === 'ses' ? new SesSetup({ region: ctx.config.awsRegion, endpoint: ctx.config.sesEndpoint }) : undefined;
   try {
+    const shared = sharedSenderDomains(await repositoryCampaigns(ctx, compiled));
+    const checkSender = ses ? senderChecker(ses) : undefined;
     return await withDatabase(ctx, async ({ db }) => {
       const now = new Date();
       const plans: PlanResult[] = [];
-      for (const c of compiled) plans.push(await planCampaign(db, c, mailer, now));
+      for (const c of compiled) {
+        const plan = await planCampaign(db, c, mailer, now);
+        const domain = fromDomain(c.campaign.from);
+        plan.checks.push(...preflightPlanChecks({
+          config: ctx.config, quota: plan.quota, transactional: c.campaign.transactional,
+          sender: checkSender ? await checkSender(c.campaign.from) : undefined,
+          shared: shared.find((s) => s.domain === domain),
+        }));
+        plans.push(plan);
+      }
       return plans;
     });
   } finally {
+    ses?.close();
     await mailer.close();
   }
+}
+
+/**
+ * The campaigns planned and every other valid campaign in the repository's campaigns/, to tell
+ * when marketing and transactional mail share a From domain.
+ */
+async function repositoryCampaigns(ctx: CommandContext, compiled: CompiledCampaign[]): Promise<SenderCampaign[]> {
+  const all: SenderCampaign[] = compiled.map((c) => c.campaign);
+  if (!existsSync(path.join(ctx.config.root, 'campaigns'))) return all;
+  const others = await checkCampaigns([], { ...ctx.config, transport: 'outbox' });
+  return [...all, ...others.campaigns.filter((o) => !all.some((c) => c.id === o.id))];
 }
 
 /** Each campaign rendered for the sample subscriber: what a reviewer opens from the artifact. */

@@ -5,7 +5,8 @@ import { sql } from 'kysely';
 import type { Command } from 'commander';
 import type { CompiledCampaign, LoadedCampaign } from '../../campaigns/index.js';
 import type { ChangedCampaigns } from '../../campaigns/changed-campaigns.js';
-import { createMailer, sendingRate } from '../../sending/create-mailer.js';
+import { createMailer } from '../../sending/create-mailer.js';
+import type { RateDecision } from '../../sending/preflight.js';
 import { dispatch, type DispatchResult } from '../../sending/dispatch.js';
 import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
 import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
@@ -15,6 +16,7 @@ import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } fr
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
 import { formatCounts, formatStatus } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
+import { preflightSend, rateFor } from '../sender-preflight.js';
 import { formatNumber } from '../output.js';
 import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
 
@@ -88,8 +90,14 @@ Examples:
       refuseEphemeralDatabase(ctx, 'send', flags.allowEphemeralDb);
       if (isSingleFile(paths, flags.changedSince)) {
         const compiled = await withSendSummary(flags, undefined, () => loadOne(paths[0]!, ctx, flags, false));
+        const preflight = await withSendSummary(flags, undefined, async () => {
+          const p = await preflightSend(ctx, [compiled.campaign], flags.rate);
+          const refusal = p.refused.get(compiled.campaign.id);
+          if (refusal) throw refusal;
+          return p;
+        }, compiled.campaign);
         await withDatabase(ctx, async ({ db }) => {
-          const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags), compiled.campaign);
+          const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags, preflight.rate), compiled.campaign);
           await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
           report(ctx, outcome.counts, outcome.result, flags);
         });
@@ -105,7 +113,7 @@ interface SendOutcome {
 }
 
 /** Record, enqueue and dispatch what is due of one compiled campaign. */
-async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<import('../../db/types.js').Database>, compiled: CompiledCampaign, flags: SendFlags): Promise<SendOutcome> {
+async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<import('../../db/types.js').Database>, compiled: CompiledCampaign, flags: SendFlags, rate: RateDecision): Promise<SendOutcome> {
   const campaign = compiled.campaign;
   if (flags.now) campaign.schedule = { ...campaign.schedule, at: undefined };
   const recorded = await recordCampaign(db, campaign, { allowChanged: flags.allowChanged });
@@ -120,7 +128,7 @@ async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<imp
       ? `Enqueued ${formatNumber(added)} deliveries.`
       : `Already recorded; ${formatNumber(added)} new eligible subscriber${added === 1 ? '' : 's'} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
   }
-  const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged });
+  const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged, rate });
   return { counts: await campaignCounts(db, campaign.id), result };
 }
 
@@ -178,11 +186,19 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   const refused: RefusedCampaign[] = [];
   let stopped: DispatchResult['stopped'];
   if (compiled.length > 0) {
+    const preflight = await withSendSummary(flags, changed, () => preflightSend(ctx, compiled.map((c) => c.campaign), flags.rate));
     await withDatabase(ctx, async ({ db }) => {
       for (const c of compiled) {
+        const unverified = preflight.refused.get(c.campaign.id);
+        if (unverified) {
+          // Another campaign's sender may well be verified: refuse this one, send the others.
+          refused.push(refusal(c.campaign, unverified));
+          if (!ctx.out.json) printRefusal(unverified);
+          continue;
+        }
         if (sent.length > 0 && !ctx.out.json) ctx.out.info('');
         try {
-          const outcome = await sendCampaign(ctx, db, c, flags);
+          const outcome = await sendCampaign(ctx, db, c, flags, preflight.rate);
           sent.push({ c, outcome });
           if (!ctx.out.json) report(ctx, outcome.counts, outcome.result, flags, false);
           if (outcome.result.stopped) {
@@ -226,7 +242,7 @@ export async function runDispatch(
   ctx: CommandContext,
   db: import('kysely').Kysely<import('../../db/types.js').Database>,
   flags: SendFlags,
-  o: { campaignId?: number; compiled?: () => Promise<import('../../campaigns/index.js').CompiledCampaign>; allowChanged?: boolean },
+  o: { campaignId?: number; compiled?: () => Promise<import('../../campaigns/index.js').CompiledCampaign>; allowChanged?: boolean; rate?: RateDecision },
 ): Promise<DispatchResult> {
   const concurrency = flags.concurrency ?? ctx.config.concurrency;
   const mailer = createMailer(ctx.config, { concurrency });
@@ -234,7 +250,7 @@ export async function runDispatch(
   const unhook = onInterrupt(controller, (l) => process.stderr.write(`${chalk.yellow(l)}\n`));
   const progress = ctx.out.progress('Sending');
   try {
-    const { rate } = flags.rate ? { rate: flags.rate } : await sendingRate(ctx.config, mailer);
+    const { rate } = o.rate ?? await rateFor(ctx, flags.rate, mailer);
     return await dispatch(
       {
         db, mailer, config: ctx.config, signal: controller.signal,
