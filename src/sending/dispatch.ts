@@ -9,7 +9,7 @@ import { withDbRetry } from '../db/retry.js';
 import { BatchWriter } from './batch-writer.js';
 import { systemClock, type Clock } from './clock.js';
 import {
-  claimDeliveries, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, pauseCampaign, recordResults,
+  claimDeliveries, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, nextRetryDue, pauseCampaign, recordResults,
   recoverExpiredLeases, releaseUnattempted, renewLeases, skipLateDeliveries, type ClaimedDelivery, type DeliveryResult,
 } from './ledger.js';
 import type { Mailer, OutgoingMessage, SendOutcome } from './mailer.js';
@@ -89,6 +89,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const consecutiveFailures = new Map<number, number>();
   const pausedHere = new Set<number>();
   const compiled = new Map<number, Promise<CompiledCampaign>>();
+  // Rows this run gave back to the queue because SES refused them for now (throttled, 5xx): a
+  // run without --wait still owes them, and ends only once none of them is queued.
+  const retrying = new Set<string>();
   let stop: DispatchResult['stopped'];
   const stopController = new AbortController();
   const halt = (s: NonNullable<DispatchResult['stopped']>) => {
@@ -248,11 +251,13 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         // time, then a minute more for each further round (so a dispatch without --wait ends
         // instead of reclaiming it forever), and after MAX_CLAIMS rounds, failed for good.
         if (outcome.throttled) {
+          retrying.add(row.id);
           results.add({ id: row.id, status: 'queued', error: outcome.error });
         } else if (row.attempts >= MAX_CLAIMS) {
           status.failed += 1;
           results.add({ id: row.id, status: 'failed', error: `gave up after ${row.attempts} rounds of retries: ${outcome.error}` });
         } else {
+          retrying.add(row.id);
           results.add({ id: row.id, status: 'queued', error: outcome.error, retryAfterSeconds: 60 * (row.attempts - 1) });
         }
         return;
@@ -283,6 +288,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       if (rows.length > 0) {
         status.waiting = false;
         for (const row of rows) {
+          retrying.delete(row.id);
           const p: Promise<void> = limit(() => handle(row)).catch((err: unknown) => {
             // A database error while recording: the lease will lapse and recovery settles the row.
             halt({ reason: 'fatal', message: `database error: ${errorMessage(err)}` });
@@ -297,7 +303,15 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       // Nothing is in flight here, so any row still claimed by this worker and never attempted
       // is an orphan of a claim whose reply was lost to a dropped connection: give it back.
       await withDbRetry(() => releaseUnattempted(db, o.worker));
-      if (!o.wait) break;
+      if (!o.wait) {
+        // The claim that came back empty raced the last batch: rows throttled (or refused with
+        // a 5xx for the first round) in it were requeued after that claim. Go round again while
+        // any of them is due; one refused for a second whole round waits a minute or more, for
+        // a later dispatch (SES is having an outage, not a hiccup).
+        const retryAt = retrying.size > 0 ? await withDbRetry(() => nextRetryDue(db, [...retrying])) : undefined;
+        if (!retryAt || retryAt > clock.now()) break;
+        continue;
+      }
       if (!(await hasPendingWork(db, o.campaignId))) break;
       status.nextWave = await nextDueAt(db, o.campaignId);
       status.waiting = true;

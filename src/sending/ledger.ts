@@ -178,6 +178,14 @@ export async function nextDueAt(db: Db, campaignId?: number): Promise<Date | und
   return rows[0]?.due_at ?? undefined;
 }
 
+/** When the first of these rows, if any is still queued in a running campaign, comes due. */
+export async function nextRetryDue(db: Db, ids: string[]): Promise<Date | undefined> {
+  const { rows } = await sql<{ due_at: Date | null }>`
+    SELECT min(d.due_at) AS due_at FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
+    WHERE d.id = ANY(${ids}::bigint[]) AND d.status = 'queued' AND c.status = 'running'`.execute(db);
+  return rows[0]?.due_at ?? undefined;
+}
+
 /** Whether any delivery (of running campaigns) is still queued or in flight. */
 export async function hasPendingWork(db: Db, campaignId?: number): Promise<boolean> {
   const campaignFilter = campaignId === undefined ? sql`` : sql`AND c.id = ${campaignId}`;

@@ -60,7 +60,12 @@ export class SesMailer implements Mailer {
   private readonly client: SESv2Client;
 
   constructor(private readonly options: SesMailerOptions) {
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
+    // An idle keep-alive socket is closed here after 3 s (or 1 s before the server's
+    // Keep-Alive: timeout hint, whichever is sooner; Node honours the hint only when a timeout is
+    // set). Reusing a socket the server has just closed ends in ECONNRESET, which cannot prove
+    // the mail was not accepted, so the delivery would become `unknown`: sends that pause for a
+    // backoff longer than the server's idle timeout hit exactly that.
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, timeout: 3_000 };
     this.client = new SESv2Client({
       region: options.region ?? 'us-east-1',
       endpoint: options.endpoint,

@@ -82,6 +82,8 @@ export interface SendEmailRequest {
 export interface FaultPlan {
   /** Share of SendEmail calls answered 429 TooManyRequestsException before reaching SES. */
   throttle?: number;
+  /** The next this many SendEmail calls are answered 429 (SES refusing a burst). */
+  throttleFirst?: number;
   /** Share answered 500 InternalFailure before reaching SES. */
   serverError?: number;
   /** Like SES's MaxSendRate: calls beyond this many in the last second are answered 429. */
@@ -90,6 +92,8 @@ export interface FaultPlan {
   rejectAll?: string;
   /** Forward to SES but never answer (the outcome is unknown to the sender). */
   hangAfterForward?: boolean;
+  /** Refuse the first `times` SendEmail calls to this recipient with 429 or 500, then let them through. */
+  refuseRecipient?: { to: string; status: 429 | 500; times: number };
 }
 
 /**
@@ -120,10 +124,21 @@ export async function startSesProxy(target: string, faults: FaultPlan = {}, rand
           res.end(JSON.stringify({ message: `${proxy.faults.rejectAll} (injected)` }));
           return;
         }
+        const refuse = proxy.faults.refuseRecipient;
+        if (refuse && refuse.times > 0 && (JSON.parse(body.toString()) as SendEmailRequest).Destination.ToAddresses.includes(refuse.to)) {
+          refuse.times -= 1;
+          if (refuse.status === 429) proxy.answered.throttled += 1;
+          else proxy.answered.serverError += 1;
+          res.writeHead(refuse.status, { 'content-type': 'application/json', 'x-amzn-errortype': refuse.status === 429 ? 'TooManyRequestsException' : 'InternalFailure' });
+          res.end(JSON.stringify({ message: refuse.status === 429 ? 'Maximum sending rate exceeded.' : 'Internal failure' }));
+          return;
+        }
         const r = random();
         const now = performance.now();
         const recent = proxy.forwardedAt.length - lowerBound(proxy.forwardedAt, now - 1000);
-        if (r < (proxy.faults.throttle ?? 0) || (proxy.faults.maxPerSecond !== undefined && recent >= proxy.faults.maxPerSecond)) {
+        const burst = (proxy.faults.throttleFirst ?? 0) > 0;
+        if (burst) proxy.faults.throttleFirst! -= 1;
+        if (burst || r < (proxy.faults.throttle ?? 0) || (proxy.faults.maxPerSecond !== undefined && recent >= proxy.faults.maxPerSecond)) {
           proxy.answered.throttled += 1;
           res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' });
           res.end(JSON.stringify({ message: 'Maximum sending rate exceeded.' }));
@@ -176,6 +191,18 @@ export function sesEnv(endpoint: string): Record<string, string> {
   };
 }
 
+/** A small deterministic generator (mulberry32) of numbers in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Index of the first element >= x in a sorted array. */
 function lowerBound(sorted: number[], x: number): number {
   let lo = 0;
@@ -203,7 +230,8 @@ export function useSendingStack(faults: FaultPlan = {}): SendingStack {
   beforeAll(async () => {
     stack.t = await createTestDb();
     stack.ses = await startSesEmulator();
-    stack.proxy = await startSesProxy(stack.ses.endpoint, faults);
+    // Seeded, so a share of injected faults is the same share on every run.
+    stack.proxy = await startSesProxy(stack.ses.endpoint, faults, seededRandom(9));
   });
   afterAll(async () => {
     await stack.proxy?.stop();

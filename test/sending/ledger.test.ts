@@ -36,10 +36,12 @@ describe('the ledger under contention', () => {
     const r = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: { ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url } });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 0, queued: 3, failed: 0, unknown: 0 });
-    const rows = await sql<{ error: string }>`SELECT error FROM deliveries`.execute(s.t.db);
-    expect(rows.rows.every((x) => x.error.startsWith('InternalFailure'))).toBe(true);
-    // After four more rounds of refusals (as if dispatch had run four times), the fifth gives up.
-    await sql`UPDATE deliveries SET attempts = 4`.execute(s.t.db);
+    // The send took each row round twice (the first refused round is retried at once), then
+    // left it for a later dispatch a minute on.
+    const rows = await sql<{ error: string; attempts: number; later: boolean }>`SELECT error, attempts, due_at > now() AS later FROM deliveries`.execute(s.t.db);
+    expect(rows.rows.every((x) => x.error.startsWith('InternalFailure') && x.attempts === 2 && x.later)).toBe(true);
+    // After two more rounds of refusals (as if dispatch had run twice), the fifth gives up.
+    await sql`UPDATE deliveries SET attempts = 4, due_at = now()`.execute(s.t.db);
     const last = await runCli(['dispatch', '--json'], { cwd: dir, env: { ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url } });
     expect(JSON.parse(last.stdout)).toMatchObject({ sent: 0, failed: 3 });
     const failed = await sql<{ status: string; error: string }>`SELECT status, error FROM deliveries`.execute(s.t.db);
