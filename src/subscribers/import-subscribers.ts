@@ -1,4 +1,3 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import type pg from 'pg';
@@ -6,7 +5,10 @@ import copyStreams from 'pg-copy-streams';
 import { inputError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { cleanAddress, isDisposableDomain, isRoleAccount } from './address-hygiene.js';
-import { CsvReader, openCsv } from './read-csv.js';
+import { parseConsentDate } from './consent-date.js';
+import { hasControlCharacters, overNameLimit, overValueLimit } from './field-limits.js';
+import { CsvReader, openCsv, type CsvRow } from './read-csv.js';
+import { openRejectsFile, type RejectsFile } from './rejects-file.js';
 import { loadZoneNames } from './timezones.js';
 
 export interface ImportOptions {
@@ -24,8 +26,11 @@ export interface ImportOptions {
   /** Reject role accounts and disposable domains instead of importing them with a warning. */
   rejectRisky?: boolean;
   defaultTimezone: string;
-  /** Write every rejected row, with its line and reason, to this CSV file. */
-  rejectsFile?: string;
+  /**
+   * Write every rejected row, with its line and reason, to this CSV file (a path, or one opened
+   * with openRejectsFile before the input, as the CLI does).
+   */
+  rejectsFile?: string | RejectsFile;
   progress?: Progress;
 }
 
@@ -72,8 +77,6 @@ function normaliseHeader(name: string): string {
   return name.trim().toLowerCase().replace(/[\s-]+/g, '_');
 }
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
-
 /** COPY text format: backslash, tab and line breaks escaped; \N is NULL. */
 function copyField(value: string | null | undefined): string {
   if (value === null || value === undefined) return '\\N';
@@ -86,10 +89,6 @@ function copyField(value: string | null | undefined): string {
  */
 function detach(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
-}
-
-function csvField(value: string): string {
-  return /[",\r\n;]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 // Imports run one at a time: two overlapping upserts of the same addresses would count wrong.
@@ -136,16 +135,13 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     rows: 0, inserted: 0, updated: 0, unchanged: 0, suppressed: 0, rejected: 0, warnings: 0, duplicates: 0,
     rejects: [], warningDetails: [], truncated: false, dryRun: Boolean(options.dryRun),
   };
-  let rejectsOut: WriteStream | undefined;
-  if (options.rejectsFile) {
-    rejectsOut = createWriteStream(options.rejectsFile, { encoding: 'utf8' });
-    rejectsOut.write(`line,reason,${header.columns.map(csvField).join(',')}\n`);
-  }
+  const rejectsOut = typeof options.rejectsFile === 'string' ? await openRejectsFile(options.rejectsFile, options.file) : options.rejectsFile;
+  rejectsOut?.write(['line', 'reason', ...header.columns]);
   const reject = (line: number, email: string, reason: string, fields: string[] | undefined) => {
     result.rejected += 1;
     if (result.rejects.length < MAX_LISTED) result.rejects.push({ line, email: detach(email), reason });
     else result.truncated = true;
-    rejectsOut?.write(`${line},${csvField(reason)},${(fields ?? []).map(csvField).join(',')}\n`);
+    rejectsOut?.write([String(line), reason, ...(fields ?? [])]);
   };
   const warn = (line: number, email: string, reason: string) => {
     if (result.warningDetails.length < MAX_LISTED) result.warningDetails.push({ line, email: detach(email), reason: detach(reason) });
@@ -176,9 +172,14 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
       if (!ok) await once(copy, 'drain');
     };
 
-    const handle = (line: number, f: string[]) => {
+    const now = new Date();
+    const handle = (line: number, f: string[], problem: string | undefined) => {
       result.rows += 1;
       const rawEmail = f[emailIndex] ?? '';
+      if (problem) {
+        reject(line, rawEmail.trim(), problem, f);
+        return;
+      }
       if (f.length > header.columns.length && f.slice(header.columns.length).some((v) => v.trim() !== '')) {
         reject(line, rawEmail.trim(), `expected ${header.columns.length} fields, found ${f.length}`, f);
         return;
@@ -189,6 +190,40 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
         return;
       }
       const email = address.email;
+      const cell = (i: number) => {
+        if (i < 0) return null;
+        const v = (f[i] ?? '').trim();
+        return v === '' ? null : v;
+      };
+      let firstName = cell(at.first);
+      let lastName = cell(at.last);
+      const source = cell(at.source);
+      const consentIp = cell(at.consentIp);
+      const consentText = cell(at.consentText);
+      const tags = [...new Set([...(cell(at.tags)?.split(';') ?? []).map((t) => t.trim()).filter(Boolean), ...extraTags])];
+      let attributes: string | null = null;
+      let tooBig =
+        (firstName !== null ? overNameLimit('first_name', firstName) : undefined) ??
+        (lastName !== null ? overNameLimit('last_name', lastName) : undefined) ??
+        (source !== null ? overNameLimit('source', source) : undefined) ??
+        (consentIp !== null ? overNameLimit('consent_ip', consentIp) : undefined) ??
+        (consentText !== null ? overValueLimit('consent_text', consentText) : undefined);
+      for (let i = 0; tooBig === undefined && i < tags.length; i += 1) tooBig = overNameLimit(`tag "${tags[i]!.slice(0, 20)}…"`, tags[i]!);
+      if (tooBig === undefined && attributeColumns.length > 0) {
+        const obj: Record<string, string> = {};
+        for (const { name, i } of attributeColumns) {
+          const v = (f[i] ?? '').trim();
+          if (v === '') continue;
+          tooBig = overValueLimit(name, v);
+          if (tooBig) break;
+          obj[name] = v;
+        }
+        attributes = JSON.stringify(obj);
+      }
+      if (tooBig) {
+        reject(line, email, tooBig, f);
+        return;
+      }
       let warned = false;
       const risky = isRoleAccount(address.local) ? 'role account' : isDisposableDomain(address.domain) ? 'disposable domain' : undefined;
       if (risky) {
@@ -212,42 +247,45 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
           warned = true;
         } else timezone = zone;
       }
+      // A name with a line break or other control character could reach a mail header: the
+      // name is dropped, the subscriber kept.
+      if (firstName !== null && hasControlCharacters(firstName)) {
+        warn(line, email, 'first_name has control characters; left empty');
+        firstName = null;
+        warned = true;
+      }
+      if (lastName !== null && hasControlCharacters(lastName)) {
+        warn(line, email, 'last_name has control characters; left empty');
+        lastName = null;
+        warned = true;
+      }
       let consentAt: string | null = null;
-      const rawConsent = at.consentAt >= 0 ? (f[at.consentAt] ?? '').trim() : '';
-      if (rawConsent !== '') {
-        if (ISO_DATE.test(rawConsent) && !Number.isNaN(Date.parse(rawConsent.replace(' ', 'T')))) consentAt = rawConsent;
-        else {
-          warn(line, email, `consent_at "${rawConsent}" is not an ISO-8601 date; left empty`);
+      const rawConsent = cell(at.consentAt);
+      if (rawConsent !== null) {
+        const parsed = parseConsentDate(rawConsent, now);
+        if ('problem' in parsed) {
+          warn(line, email, `${parsed.problem}; left empty`);
           warned = true;
+        } else {
+          consentAt = parsed.value;
+          if (parsed.future) {
+            warn(line, email, `consent_at "${rawConsent}" is in the future (imported as given)`);
+            warned = true;
+          }
         }
       }
       if (warned) result.warnings += 1;
-      const cell = (i: number) => {
-        if (i < 0) return null;
-        const v = (f[i] ?? '').trim();
-        return v === '' ? null : v;
-      };
-      const tags = [...new Set([...(cell(at.tags)?.split(';') ?? []).map((t) => t.trim()).filter(Boolean), ...extraTags])];
-      let attributes: string | null = null;
-      if (attributeColumns.length > 0) {
-        const obj: Record<string, string> = {};
-        for (const { name, i } of attributeColumns) {
-          const v = (f[i] ?? '').trim();
-          if (v !== '') obj[name] = v;
-        }
-        attributes = JSON.stringify(obj);
-      }
       const tagLiteral = `{${tags.map((t) => `"${t.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-      buffer += `${line}\t${copyField(email)}\t${copyField(cell(at.first))}\t${copyField(cell(at.last))}\t${copyField(timezone)}\t${copyField(tagLiteral)}\t${copyField(attributes)}\t${copyField(cell(at.source))}\t${copyField(consentAt)}\t${copyField(cell(at.consentIp))}\t${copyField(cell(at.consentText))}\n`;
+      buffer += `${line}\t${copyField(email)}\t${copyField(firstName)}\t${copyField(lastName)}\t${copyField(timezone)}\t${copyField(tagLiteral)}\t${copyField(attributes)}\t${copyField(source)}\t${copyField(consentAt)}\t${copyField(consentIp)}\t${copyField(consentText)}\n`;
     };
 
-    const consume = async (row: IteratorResult<import('./read-csv.js').CsvRow>) => {
+    const consume = async (row: IteratorResult<CsvRow>) => {
       if (row.done) return;
       const r = row.value;
       if ('error' in r) {
         result.rows += 1;
-        reject(r.line, '', `malformed CSV: ${r.error}`, undefined);
-      } else handle(r.line, r.fields);
+        reject(r.line, '', r.error, undefined);
+      } else handle(r.line, r.fields, r.problem);
       // Small flushes keep the COPY buffer short-lived, so it dies young instead of being
       // promoted to the old generation (at 256 KB peak RSS passed 240 MB on a 1M-row file).
       if (buffer.length > 64 * 1024) await flush();
@@ -274,16 +312,15 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     result.updated = Number(c.updated);
     result.unchanged = distinct - result.suppressed - result.inserted - result.updated;
     result.duplicates = result.rows - result.rejected - distinct;
+    // A --rejects file that could not be written in full fails the import before it commits.
+    await rejectsOut?.close();
     if (options.dryRun) await client.query('ROLLBACK');
     else await client.query('COMMIT');
     committed = true;
   } finally {
     if (!committed) await client.query('ROLLBACK').catch(() => undefined);
     client.release();
-    if (rejectsOut) {
-      rejectsOut.end();
-      await once(rejectsOut, 'close');
-    }
+    if (!committed) await rejectsOut?.close().catch(() => undefined);
   }
   return result;
 }

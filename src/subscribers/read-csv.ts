@@ -1,11 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
+import { readLines, type LineProblem, type TextLine } from './read-lines.js';
 
 export type CsvRow =
-  | { line: number; fields: string[] }
+  /** `problem`: the record parsed, but holds bytes that cannot be stored (NUL, invalid UTF-8). */
+  | { line: number; fields: string[]; problem?: string | undefined }
+  /** `error`: the whole reason, e.g. "malformed CSV: unclosed quote". */
   | { line: number; error: string };
 
 export interface CsvHeader {
@@ -19,10 +21,19 @@ export interface CsvHeader {
 // line after its start, so one stray quote costs one row, not every row after it.
 const MAX_RECORD_LINES = 50;
 
+/** The largest record read (64 KiB): a longer one is rejected without being held in memory. */
+export const MAX_ROW_BYTES = 64 * 1024;
+
+const LINE_PROBLEM: Record<LineProblem, string> = {
+  'invalid UTF-8': 'not valid UTF-8 (save the file as UTF-8)',
+  'NUL byte': 'contains a NUL byte',
+  'too long': `row longer than ${MAX_ROW_BYTES / 1024} KB`,
+};
+
 /**
  * A streaming RFC 4180 reader: `,`/`;`/tab delimiters, quoted fields with delimiters, quotes
- * ("") and line breaks, CRLF or LF, UTF-8 with or without BOM. Yields one row per record with
- * the line it starts on; a malformed record becomes an error row and reading goes on.
+ * ("") and line breaks, CRLF, LF or CR, UTF-8 with or without BOM. Yields one row per record
+ * with the line it starts on; a malformed record becomes an error row and reading goes on.
  *
  * Written here rather than with csv-parse because its error recovery (skip_records_with_error)
  * drops every record after an unclosed quote, and it reports the line a record ends on, not
@@ -31,24 +42,29 @@ const MAX_RECORD_LINES = 50;
 export class CsvReader {
   header: CsvHeader | undefined;
   private readonly delimiterOption: string | undefined;
+  private readonly maxRowBytes: number;
 
-  constructor(private readonly input: Readable, options: { delimiter?: string } = {}) {
+  constructor(private readonly input: Readable, options: { delimiter?: string; maxRowBytes?: number } = {}) {
     this.delimiterOption = options.delimiter;
+    this.maxRowBytes = options.maxRowBytes ?? MAX_ROW_BYTES;
   }
 
   async *rows(): AsyncGenerator<CsvRow> {
-    const rl = readline.createInterface({ input: this.input, crlfDelay: Infinity });
-    let lineNo = 0;
-    let pending: { start: number; lines: string[] } | undefined;
-    const queue: { no: number; text: string }[] = [];
+    let pending: { start: number; lines: string[]; chars: number; problem: LineProblem | undefined } | undefined;
+    const queue: TextLine[] = [];
     const self = this;
+    const maxChars = this.maxRowBytes;
 
     // Parse the queued physical lines into records, re-queuing lines after a failed record.
     function* drain(eof: boolean): Generator<CsvRow> {
       while (queue.length > 0) {
-        const { no, text } = queue.shift()!;
+        const { no, text, problem } = queue.shift()!;
         if (!pending) {
           if (!self.header) {
+            if (problem) {
+              yield { line: no, error: `header: ${LINE_PROBLEM[problem]}` };
+              return;
+            }
             const clean = no === 1 ? text.replace(/^\uFEFF/, '') : text;
             if (clean.trim() === '') continue;
             const delimiter = self.delimiterOption ?? detectDelimiter(clean);
@@ -60,27 +76,42 @@ export class CsvReader {
             self.header = { line: no, columns: parsed.map((c) => c.trim()), delimiter };
             continue;
           }
+          if (problem === 'too long') {
+            yield { line: no, error: LINE_PROBLEM[problem] };
+            continue;
+          }
           if (text.trim() === '') continue;
-          pending = { start: no, lines: [text] };
+          pending = { start: no, lines: [text], chars: text.length, problem };
+        } else if (problem === 'too long') {
+          // The rest of the record is lost with the line: reject it whole, go on after it.
+          yield { line: pending.start, error: LINE_PROBLEM[problem] };
+          pending = undefined;
+          continue;
         } else {
           pending.lines.push(text);
+          pending.chars += text.length + 1;
+          pending.problem ??= problem;
         }
-        const parsed = parseRecord(pending.lines.join("\n"), self.header!.delimiter);
+        const joined = pending.lines.length === 1 ? pending.lines[0]! : pending.lines.join('\n');
+        const parsed = parseRecord(joined, self.header!.delimiter);
         if (Array.isArray(parsed)) {
-          yield { line: pending.start, fields: parsed };
+          const p = pending.problem;
+          if (pending.lines.length > 1 && pending.chars * 3 > maxChars && Buffer.byteLength(joined) > maxChars) {
+            yield { line: pending.start, error: LINE_PROBLEM['too long'] };
+          } else yield p ? { line: pending.start, fields: parsed, problem: LINE_PROBLEM[p] } : { line: pending.start, fields: parsed };
           pending = undefined;
         } else if (parsed.error) {
-          yield { line: pending.start, error: parsed.error };
+          yield { line: pending.start, error: `malformed CSV: ${parsed.error}` };
           requeue(pending, 1);
           pending = undefined;
-        } else if (pending.lines.length >= MAX_RECORD_LINES) {
-          yield { line: pending.start, error: 'unclosed quote' };
+        } else if (pending.lines.length >= MAX_RECORD_LINES || pending.chars > maxChars) {
+          yield { line: pending.start, error: pending.chars > maxChars ? `malformed CSV: unclosed quote (or a quoted field over ${maxChars / 1024} KB)` : 'malformed CSV: unclosed quote' };
           requeue(pending, 1);
           pending = undefined;
         }
       }
       if (eof && pending) {
-        yield { line: pending.start, error: 'unclosed quote at end of file' };
+        yield { line: pending.start, error: 'malformed CSV: unclosed quote at end of file' };
         const p = pending;
         pending = undefined;
         if (p.lines.length > 1) {
@@ -90,13 +121,18 @@ export class CsvReader {
       }
     }
     function requeue(p: { start: number; lines: string[] }, from: number): void {
-      queue.unshift(...p.lines.slice(from).map((text, i) => ({ no: p.start + from + i, text })));
+      queue.unshift(...p.lines.slice(from).map((text, i) => ({ no: p.start + from + i, text, problem: flagged.get(p.start + from + i) })));
     }
+    // Flags of lines inside a pending record, so a requeued line keeps its problem.
+    const flagged = new Map<number, LineProblem>();
 
-    for await (const text of rl) {
-      lineNo += 1;
-      queue.push({ no: lineNo, text });
+    for await (const lines of readLines(this.input, this.maxRowBytes)) {
+      for (const l of lines) {
+        if (l.problem && l.problem !== 'too long') flagged.set(l.no, l.problem);
+        queue.push(l);
+      }
       yield* drain(false);
+      if (!pending) flagged.clear();
     }
     yield* drain(true);
   }
@@ -173,7 +209,7 @@ export async function openCsv(file: string): Promise<Readable> {
     const { bytesRead } = await handle.read(probe, 0, probe.length, 0);
     const head = probe.subarray(0, bytesRead);
     if (bytesRead === 0) throw inputError('CSV_EMPTY', `${file} is empty: expected a header row with an "email" column.`);
-    if (head.includes(0)) {
+    if (looksBinary(head)) {
       throw inputError('CSV_NOT_TEXT', `${file} is not a CSV file (it contains binary data).`, {
         hint: 'Export the list as CSV (UTF-8) with a header row, e.g. "email,first_name,last_name,timezone,tags".',
       });
@@ -181,5 +217,26 @@ export async function openCsv(file: string): Promise<Readable> {
   } finally {
     await handle.close();
   }
-  return createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024 });
+  // Bytes, not text: the reader checks UTF-8 line by line (see read-lines.ts).
+  return createReadStream(file, { highWaterMark: 64 * 1024 });
+}
+
+/**
+ * A file is refused whole only when its first line cannot be a header: a NUL byte, bytes that
+ * are not UTF-8, or control characters (a PNG, a zip/xlsx, gzip, UTF-16). A NUL or bad byte
+ * further down costs the row it is in, not the file.
+ */
+export function looksBinary(head: Buffer): boolean {
+  const lf = head.indexOf(0x0a);
+  const cr = head.indexOf(0x0d);
+  const end = Math.min(lf === -1 ? head.length : lf, cr === -1 ? head.length : cr);
+  const first = head.subarray(0, end);
+  let text: string;
+  try {
+    // stream: true tolerates a character cut at the end of the probe.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(first, { stream: true });
+  } catch {
+    return true;
+  }
+  return /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text);
 }

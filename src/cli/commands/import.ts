@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { Option, type Command } from 'commander';
 import { importSubscribers, type ImportResult } from '../../subscribers/import-subscribers.js';
 import { openCsv } from '../../subscribers/read-csv.js';
+import { openRejectsFile } from '../../subscribers/rejects-file.js';
 import { commandContext, withDatabase } from '../context.js';
 import { formatNumber, table } from '../output.js';
 
@@ -50,7 +51,9 @@ Examples:
     )
     .action(async (file: string, flags: ImportFlags, cmd: Command) => {
       const ctx = commandContext(cmd);
-      // An unreadable or binary file fails before the database is touched.
+      // A --rejects file that is the input, a directory or unwritable fails before the input is
+      // read; an unreadable or binary input fails before the database is touched.
+      const rejects = flags.rejects ? await openRejectsFile(flags.rejects, file) : undefined;
       const input = await openCsv(file);
       await withDatabase(ctx, async ({ pool }) => {
         const progress = ctx.out.progress(`Importing ${path.basename(file)}`);
@@ -65,7 +68,7 @@ Examples:
             dryRun: flags.dryRun,
             strictTimezone: flags.strictTimezone,
             rejectRisky: flags.rejectRisky,
-            rejectsFile: flags.rejects,
+            rejectsFile: rejects,
             defaultTimezone: ctx.config.defaultTimezone,
             progress,
           });
