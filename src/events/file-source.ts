@@ -20,61 +20,94 @@ function add(batch: RecordBatch, records: RecordInput[], malformed: Malformed[])
   batch.malformed.push(...malformed);
 }
 
+// A file whose first line is not JSON is held until its end to find out whether it is one
+// pretty-printed document; past this size it is read as JSON lines (a single document that
+// large could not be parsed in one piece anyway).
+const MAX_DOCUMENT_CHARS = 128 * 1024 * 1024;
+
 /**
  * Records from JSON or JSON lines: each line one record, one SNS envelope or an array of them;
  * or the whole input one JSON document (a pretty-printed record or an array). Lines stream in
- * batches, so a file of millions of events never sits in memory.
+ * batches, so a file of millions of events never sits in memory. A line that is not JSON costs
+ * that line: when the first line is not JSON and the whole input is not one document either,
+ * every line is still read on its own (`{oops` then three good lines stores three).
  */
 export async function* readRecordStream(stream: Readable, name: string, batchSize = 2000): AsyncGenerator<RecordBatch> {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let batch: RecordBatch = { events: [], malformed: [] };
   let lineNo = 0;
   let firstContent: number | undefined;
-  let whole: string[] | undefined;
-  for await (const line of lines) {
-    lineNo += 1;
-    if (whole) {
-      whole.push(line);
-      continue;
-    }
+  // Lines held while it is not yet known whether the input is one document.
+  let held: string[] | undefined;
+  let heldChars = 0;
+
+  function* readLine(line: string, no: number): Generator<RecordBatch> {
     const text = line.trim();
-    if (text === '') continue;
+    if (text === '') return;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
-      if (firstContent === undefined) {
-        // Not JSON lines: the input is one document spread over lines.
-        whole = [...Array<string>(lineNo - 1).fill(''), line];
-        continue;
-      }
-      batch.malformed.push({ position: `${name}:${lineNo}`, reason: `not JSON (${(err as Error).message})` });
-      continue;
+      batch.malformed.push({ position: `${name}:${no}`, reason: `not JSON (${(err as Error).message})` });
+      return;
     }
-    firstContent ??= lineNo;
-    const { records, malformed } = unwrapRecords(value, `${name}:${lineNo}`);
+    const { records, malformed } = unwrapRecords(value, `${name}:${no}`);
     add(batch, records, malformed);
     if (batch.events.length >= batchSize) {
       yield batch;
       batch = { events: [], malformed: [] };
     }
   }
-  if (whole) {
+
+  for await (const line of lines) {
+    lineNo += 1;
+    if (held) {
+      held.push(line);
+      heldChars += line.length + 1;
+      if (heldChars > MAX_DOCUMENT_CHARS) {
+        const lines = held;
+        held = undefined;
+        for (let i = 0; i < lines.length; i += 1) yield* readLine(lines[i]!, i + 1);
+      }
+      continue;
+    }
+    if (firstContent === undefined) {
+      const text = line.trim();
+      if (text === '') continue;
+      firstContent = lineNo;
+      try {
+        JSON.parse(text);
+      } catch {
+        held = [...Array<string>(lineNo - 1).fill(''), line];
+        heldChars = line.length;
+        continue;
+      }
+    }
+    yield* readLine(line, lineNo);
+  }
+  if (held) {
     let value: unknown;
+    let whole = true;
     try {
-      value = JSON.parse(whole.join('\n'));
-    } catch (err) {
-      yield { events: [], malformed: [{ position: name, reason: `neither JSON lines nor one JSON document (${(err as Error).message})` }] };
+      value = JSON.parse(held.join('\n'));
+    } catch {
+      whole = false;
+    }
+    if (whole) {
+      held = undefined;
+      const { records, malformed } = unwrapRecords(value, name);
+      for (let i = 0; i < records.length; i += batchSize) {
+        const b: RecordBatch = { events: [], malformed: [] };
+        add(b, records.slice(i, i + batchSize), i === 0 ? malformed : []);
+        yield b;
+      }
+      if (records.length === 0) yield { events: [], malformed };
       return;
     }
-    const { records, malformed } = unwrapRecords(value, name);
-    for (let i = 0; i < records.length; i += batchSize) {
-      const b: RecordBatch = { events: [], malformed: [] };
-      add(b, records.slice(i, i + batchSize), i === 0 ? malformed : []);
-      yield b;
-    }
-    if (records.length === 0) yield { events: [], malformed };
-    return;
+    // Not one document: JSON lines whose first line (at least) is broken.
+    const lines = held;
+    held = undefined;
+    for (let i = 0; i < lines.length; i += 1) yield* readLine(lines[i]!, i + 1);
   }
   if (batch.events.length > 0 || batch.malformed.length > 0) yield batch;
 }

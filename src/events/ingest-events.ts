@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, DeliveryStatus } from '../db/types.js';
 import { withDbRetry } from '../db/retry.js';
+import { storeIsolatingRefused } from './isolate-poison.js';
 import { applyAddressOutcomes, type AddressOutcome } from '../subscribers/suppress.js';
 import { isMalformed, parseSesRecord, unsubscribes, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
 
@@ -108,13 +109,24 @@ export async function ingestEvents(db: Db, parsed: { events: SesEvent[]; malform
   if (events.length === 0) return result;
 
   const matched = await matchLedger(db, events);
-  const applied = await withDbRetry(() => db.transaction().execute((trx) => storeAndApply(trx, matched, options)));
-  result.ingested = applied.ingested;
-  result.duplicates += matched.length - applied.ingested;
-  result.unmatched = applied.unmatched;
-  result.unknown = applied.unknown;
-  result.settled = applied.settled;
-  result.suppressed = applied.suppressed;
+  let refused = 0;
+  const parts = await storeIsolatingRefused(
+    matched,
+    (part) => withDbRetry(() => db.transaction().execute((trx) => storeAndApply(trx, part, options))),
+    (m, err) => {
+      refused += 1;
+      result.problems.push({ position: `${m.event.type} event ${m.event.messageId ?? m.event.dedupeKey}`, reason: `refused by the database: ${(err as Error).message}` });
+    },
+  );
+  result.malformed += refused;
+  for (const applied of parts) {
+    result.ingested += applied.ingested;
+    result.unmatched += applied.unmatched;
+    result.unknown += applied.unknown;
+    result.settled += applied.settled;
+    result.suppressed += applied.suppressed;
+  }
+  result.duplicates += matched.length - refused - result.ingested;
   return result;
 }
 

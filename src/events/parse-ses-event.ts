@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseEventTime, unstorableRecord } from './check-record.js';
 
 /**
  * SES event records, typed at the edge. Two record formats reach us:
@@ -61,8 +62,15 @@ export interface Malformed {
   reason: string;
 }
 
-// Links beyond this are cut so that every key built from one fits a btree entry (2,704 bytes).
+// Links beyond this many bytes are cut so that every key built from one fits a btree entry
+// (2,704 bytes).
 const MAX_LINK = 2000;
+// An event type is a rollup key and a message id is matched against an index: both are short
+// in SES (a 60-character id), and a longer one is not an SES record.
+const MAX_TYPE = 64;
+const MAX_ID = 256;
+// SNS MessageIds are UUIDs; this one becomes the dedupe key.
+const SNS_ID = /^[\x21-\x7e]{1,128}$/;
 
 type Json = Record<string, unknown>;
 
@@ -109,6 +117,10 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
       return;
     }
     if (typeof v.Message === 'string' && (v.Type === 'Notification' || v.TopicArn !== undefined)) {
+      if (v.MessageId !== undefined && (typeof v.MessageId !== 'string' || !SNS_ID.test(v.MessageId))) {
+        malformed.push({ position: pos, reason: 'SNS envelope whose MessageId is not an id' });
+        return;
+      }
       let inner: unknown;
       try {
         inner = JSON.parse(v.Message);
@@ -125,10 +137,19 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
   return { records, malformed };
 }
 
-function parseTime(v: unknown): Date | undefined {
-  if (typeof v !== 'string') return undefined;
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+/** The event's own timestamp, else the mail's; a present but bad one is not skipped over. */
+function eventTime(own: unknown, mailTime: unknown, now: number): Date | string {
+  const raw = own !== undefined ? own : mailTime;
+  if (raw === undefined) return 'no timestamp';
+  return parseEventTime(raw, now);
+}
+
+/** At most `max` UTF-8 bytes of `s`, cut on a character boundary. */
+function cutBytes(s: string, max: number): string {
+  if (s.length * 3 <= max || Buffer.byteLength(s) <= max) return s;
+  const cut = Buffer.from(s).subarray(0, max).toString('utf8');
+  // A character cut in half decodes as U+FFFD: drop it.
+  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut;
 }
 
 /** `"Ann" <ann@example.com>` → `ann@example.com`. */
@@ -158,12 +179,18 @@ export function recordHash(record: unknown): string {
 }
 
 /** One record into a typed event, or the reason it cannot be one. */
-export function parseSesRecord(input: RecordInput): SesEvent | Malformed {
+export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent | Malformed {
   const { record, position } = input;
   const bad = (reason: string): Malformed => ({ position, reason });
   if (!isObject(record)) return bad('not a JSON object');
+  const unstorable = unstorableRecord(record);
+  if (unstorable) return bad(unstorable);
   const type = str(record.eventType) ?? str(record.notificationType);
   if (!type) return bad('no eventType or notificationType');
+  if (type.length > MAX_TYPE) return bad(`event type longer than ${MAX_TYPE} characters`);
+  if (isObject(record.mail) && typeof record.mail.messageId === 'string' && record.mail.messageId.length > MAX_ID) {
+    return bad(`mail.messageId longer than ${MAX_ID} characters`);
+  }
   const known = isKnown(type);
   const mail = isObject(record.mail) ? record.mail : undefined;
   const dedupeKey = input.snsMessageId ? `sns:${input.snsMessageId}` : `sha256:${recordHash(record)}`;
@@ -171,8 +198,8 @@ export function parseSesRecord(input: RecordInput): SesEvent | Malformed {
   if (!known) {
     // Stored raw so that nothing SES adds later is lost; counted, never acted on.
     const sub = record[type.charAt(0).toLowerCase() + type.slice(1)];
-    const time = parseTime(isObject(sub) ? sub.timestamp : undefined) ?? parseTime(mail?.timestamp);
-    if (!time) return bad(`event type "${type}" has no timestamp`);
+    const time = eventTime(isObject(sub) ? sub.timestamp : undefined, mail?.timestamp, now);
+    if (typeof time === 'string') return bad(`event type "${type}": ${time}`);
     const tags = mail ? readTags(mail) : {};
     return {
       type, known: false, time, dedupeKey,
@@ -191,8 +218,8 @@ export function parseSesRecord(input: RecordInput): SesEvent | Malformed {
   const body = record[EVENT_KEY[type]];
   const sub: Json = isObject(body) ? body : {};
   if (!isObject(body) && type !== 'Send') return bad(`${type} record has no "${EVENT_KEY[type]}" object`);
-  const time = parseTime(sub.timestamp) ?? parseTime(mail.timestamp);
-  if (!time) return bad(`${type} record has no valid timestamp`);
+  const time = eventTime(sub.timestamp, mail.timestamp, now);
+  if (typeof time === 'string') return bad(`${type} record: ${time}`);
   const tags = readTags(mail);
 
   let recipient = firstAddress(mail.destination);
@@ -228,7 +255,7 @@ export function parseSesRecord(input: RecordInput): SesEvent | Malformed {
           if (Array.isArray(v)) linkTags[k] = v.filter((x): x is string => typeof x === 'string');
         }
       }
-      click = { link: link.slice(0, MAX_LINK), linkTags };
+      click = { link: cutBytes(link, MAX_LINK), linkTags };
       break;
     }
     case 'Subscription': {

@@ -98,6 +98,24 @@ describe('marketer events pull', () => {
     expect(d.delivered_at).not.toBeNull();
   });
 
+  it('a message that cannot be stored is counted and deleted; its batch neighbours are stored and deleted too', async () => {
+    queue = [];
+    const poison = publish.bounce(m, 'Permanent', 'General');
+    poison.bounce.bouncedRecipients[0]!.diagnosticCode = 'smtp; 550\u0000';
+    enqueue('p-good-1', JSON.stringify(snsEnvelope(publish.open(m, 500), 'sns-p-1')), 'sns:sns-p-1');
+    enqueue('p-nul', JSON.stringify(snsEnvelope(poison, 'sns-p-nul')));
+    enqueue('p-time', JSON.stringify(snsEnvelope({ ...publish.open(m, 501), open: { timestamp: '1' } }, 'sns-p-time')));
+    enqueue('p-junk', '{"Type":"Notification","Message":"{oops","TopicArn":"arn:aws:sns:us-east-1:123456789012:ses-events"}');
+    enqueue('p-good-2', JSON.stringify(snsEnvelope(publish.open(m, 502), 'sns-p-2')), 'sns:sns-p-2');
+    const r = await runCli(['events', 'pull', '--queue-url', queueUrl, '--wait-seconds', '0', '--json'], { env: env() });
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { ingested: number; malformed: number; problems: { position: string; reason: string }[] };
+    expect(doc).toMatchObject({ ingested: 2, malformed: 3 });
+    expect(doc.problems.map((p) => p.position).sort()).toEqual(['sqs message p-junk', 'sqs message p-nul', 'sqs message p-time']);
+    expect(queue.filter((q) => !q.deleted)).toEqual([]);
+    expect(deletedBeforeCommit).toEqual([]);
+  });
+
   it('--max stops after that many messages and leaves the rest queued', async () => {
     queue = [];
     for (let i = 0; i < 15; i++) enqueue(`c${i}`, JSON.stringify(snsEnvelope(publish.click(m, 100 + i, 'https://example.com/x'), `sns-click-${i}`)), `sns:sns-click-${i}`);

@@ -1,0 +1,76 @@
+/**
+ * What makes a record unstorable, found before it reaches Postgres: one poison record must cost
+ * one record, never the transaction of its batch (a 500 to SNS or an undeleted SQS message
+ * would bring the whole batch back forever).
+ */
+
+/**
+ * The largest record stored, counted in characters of its strings and keys. SNS and SQS carry
+ * at most 256 KB, so SES never sends more; a larger record is malformed (not stored trimmed:
+ * a cut record would be a different, wrong event).
+ */
+export const MAX_RECORD_CHARS = 256 * 1024;
+
+// String.prototype.isWellFormed is in Node 20 (ES2024), not yet in the TypeScript lib used here.
+type WellFormed = string & { isWellFormed(): boolean };
+
+// Deeper than any SES record; bounds the walk below.
+const MAX_DEPTH = 32;
+
+/**
+ * Why a parsed JSON record cannot be stored (jsonb refuses U+0000 and lone UTF-16 surrogates,
+ * and text columns refuse U+0000), or undefined. One walk over the record's keys and strings.
+ */
+export function unstorableRecord(record: unknown): string | undefined {
+  let chars = 0;
+  let problem: string | undefined;
+  const checkString = (s: string, where: string): boolean => {
+    chars += s.length;
+    if (s.includes('\u0000')) problem = `NUL character (\\u0000) in ${where}`;
+    else if (!(s as WellFormed).isWellFormed()) problem = `invalid text (a lone UTF-16 surrogate) in ${where}`;
+    return problem === undefined;
+  };
+  const walk = (v: unknown, path: string, depth: number): boolean => {
+    if (typeof v === 'string') return checkString(v, path || 'the record');
+    if (typeof v !== 'object' || v === null) return true;
+    if (depth > MAX_DEPTH) {
+      problem = `nested deeper than ${MAX_DEPTH} levels`;
+      return false;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i += 1) if (!walk(v[i], `${path}[${i}]`, depth + 1)) return false;
+    } else {
+      for (const [k, x] of Object.entries(v)) {
+        const p = path ? `${path}.${k.slice(0, 40)}` : k.slice(0, 40);
+        if (!checkString(k, `a key of ${path || 'the record'}`) || !walk(x, p, depth + 1)) return false;
+      }
+    }
+    if (chars > MAX_RECORD_CHARS) {
+      problem = `record larger than ${MAX_RECORD_CHARS / 1024} KB`;
+      return false;
+    }
+    return true;
+  };
+  walk(record, '', 0);
+  return problem;
+}
+
+// SES timestamps are ISO 8601 in UTC with milliseconds; an offset is accepted too. A bare
+// number ("1"), which Date would read as the year 2001, is not.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const EARLIEST = Date.UTC(2000, 0, 1);
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** An event time, or the reason it is not one: not ISO 8601, before 2000, or over a day ahead. */
+export function parseEventTime(v: unknown, now: number): Date | string {
+  if (typeof v !== 'string' || !ISO_TIME.test(v)) return `timestamp ${JSON.stringify(v)?.slice(0, 40) ?? 'missing'} is not an ISO 8601 time`;
+  const d = new Date(v);
+  const ms = d.getTime();
+  // Date rolls 2026-02-30 over to March 2: the calendar date must exist as written.
+  const [y, m, day] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(y, m - 1, day));
+  if (Number.isNaN(ms) || m < 1 || m > 12 || calendar.getUTCDate() !== day) return `timestamp "${v}" is not a real time`;
+  if (ms < EARLIEST) return `timestamp "${v}" is before 2000`;
+  if (ms > now + DAY_MS) return `timestamp "${v}" is more than a day in the future`;
+  return d;
+}
