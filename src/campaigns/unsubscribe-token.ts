@@ -22,13 +22,17 @@ export function signUnsubscribeToken(secret: string, claims: UnsubscribeClaims):
 
 /** The claims of a genuine token, or undefined for anything forged, altered or malformed. */
 export function verifyUnsubscribeToken(secret: string, token: string): UnsubscribeClaims | undefined {
-  const m = /^(\d{1,19})\.(\d{1,10})\.([A-Za-z0-9_-]{22})$/.exec(token);
+  // One spelling per token: ids without leading zeros (a zero-padded campaign id would sign
+  // as the same number), and the MAC as base64url encodes it (22 characters carry 132 bits
+  // for 128, so 16 spellings of the last one decode alike).
+  const m = /^(0|[1-9]\d{0,18})\.(0|[1-9]\d{0,9})\.([A-Za-z0-9_-]{22})$/.exec(token);
   if (!m) return undefined;
   const [, subscriberId = '', campaign = '', given = ''] = m;
   const campaignId = Number(campaign);
   const expected = mac(secret, subscriberId, campaignId);
   const actual = Buffer.from(given, 'base64url');
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return undefined;
+  if (actual.toString('base64url') !== given) return undefined;
   return { subscriberId, campaignId };
 }
 

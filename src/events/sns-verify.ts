@@ -29,7 +29,10 @@ export class SnsVerifyError extends Error {
 /** Fetches a PEM certificate; production uses `httpsCertFetcher`, tests inject their own. */
 export type CertFetcher = (url: string) => Promise<string>;
 
-const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+// sns.<region>.amazonaws.com exactly, the region spelled as AWS spells them (us-east-1,
+// us-gov-west-1, cn-north-1). A looser pattern also admits sns.s3.amazonaws.com or
+// sns.s3-eu-west-1.amazonaws.com, which are S3 buckets named "sns": anyone's certificate.
+const SNS_HOST = /^sns\.[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com(?:\.cn)?$/;
 
 /** Only https://sns.<region>.amazonaws.com/….pem can sign: a forged message names its own cert. */
 export function isSnsCertUrl(url: string): boolean {

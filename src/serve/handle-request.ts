@@ -5,9 +5,11 @@ import { verifyUnsubscribeToken } from '../campaigns/unsubscribe-token.js';
 import type { Database } from '../db/types.js';
 import { isMarketerError } from '../errors.js';
 import { ingestRecords, type IngestOptions } from '../events/ingest-events.js';
+import { isDataError } from '../events/isolate-poison.js';
 import { unwrapRecords } from '../events/parse-ses-event.js';
 import { SnsVerifyError, verifySnsMessage, type CertFetcher } from '../events/sns-verify.js';
 import { campaignStats } from '../reports/campaign-stats.js';
+import { parseSinceTime } from '../reports/parse-since.js';
 import { recordUnsubscribe } from '../subscribers/suppress.js';
 
 export interface ServeDeps {
@@ -27,10 +29,17 @@ export interface ServeDeps {
   snsTopicArns: string[] | undefined;
   /** One line per request or notable event; never given secrets or tokens. */
   log: (line: string) => void;
+  /** How long a request body may take to arrive (default 30 s). */
+  bodyTimeoutMs?: number;
 }
 
 // SNS messages are at most 256 KB; one-click bodies are a few bytes.
 const MAX_BODY = 300 * 1024;
+// A slow body holds a connection and its buffer; 30 s is far more than 300 KB needs.
+const BODY_TIMEOUT_MS = 30_000;
+// What is read and thrown away after a 413, so that the client is not reset before it has read
+// the answer (closing a socket with unread data sends a TCP RST, which can discard it).
+const MAX_DISCARD = 16 * 1024 * 1024;
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -38,21 +47,60 @@ class HttpError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** Read and drop the rest of a refused body, then close: at most MAX_DISCARD bytes or `ms`. */
+function discardRest(req: IncomingMessage, ms: number): void {
+  let dropped = 0;
+  const close = () => req.socket.destroy();
+  const timer = setTimeout(close, ms);
+  timer.unref();
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > MAX_DISCARD) close();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/**
+ * The request body as text, within MAX_BODY bytes and `timeoutMs`. Over the size, 413 (declared
+ * or counted); too slow, 408. Either is answered before the connection closes.
+ */
+function readBody(req: IncomingMessage, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new HttpError(413, `request body larger than ${MAX_BODY / 1024} KB`);
+    if (Number(req.headers['content-length']) > MAX_BODY) {
+      discardRest(req, timeoutMs);
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const finish = (err: Error | undefined) => {
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const timer = setTimeout(() => finish(new HttpError(408, `request body not received within ${timeoutMs / 1000} s`)), timeoutMs);
     req.on('data', (c: Buffer) => {
+      if (settled) return;
       size += c.length;
       if (size > MAX_BODY) {
-        reject(new HttpError(413, 'request body too large'));
-        req.destroy();
+        chunks.length = 0;
+        finish(tooLarge());
+        discardRest(req, timeoutMs);
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!settled) finish(undefined);
+    });
+    req.on('error', (err) => {
+      if (!settled) finish(err);
+    });
   });
 }
 
@@ -90,7 +138,8 @@ export function createRequestHandler(deps: ServeDeps): (req: IncomingMessage, re
     route(deps, req, res, url)
       .catch((err: unknown) => {
         if (err instanceof HttpError) {
-          if (!res.headersSent) send(res, err.status, 'json', JSON.stringify({ error: err.message }));
+          // A slow client's connection is not kept for another request.
+          if (!res.headersSent) send(res, err.status, 'json', JSON.stringify({ error: err.message }), err.status === 408 ? { connection: 'close' } : {});
           return;
         }
         deps.log(`error ${req.method} ${redactPath(url.pathname)}: ${(err as Error)?.message ?? String(err)}`);
@@ -142,19 +191,21 @@ async function route(deps: ServeDeps, req: IncomingMessage, res: ServerResponse,
       return;
     }
     const tz = url.searchParams.get('tz') ?? 'UTC';
-    const sinceParam = url.searchParams.get('since');
-    const since = sinceParam ? new Date(sinceParam) : undefined;
-    if (since && Number.isNaN(since.getTime())) throw new HttpError(400, 'since must be an ISO 8601 time');
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: tz });
     } catch {
       throw new HttpError(400, 'tz must be an IANA time zone');
     }
+    const sinceParam = url.searchParams.get('since');
+    const since = sinceParam ? parseSinceTime(sinceParam, tz) : undefined;
+    if (sinceParam && !since) throw new HttpError(400, 'since must be an ISO 8601 time from 1970 to 9999 (e.g. 2026-12-01T00:00:00Z) or a look-back like 24h');
     try {
       const stats = await campaignStats(deps.db, Number(api[1]), { timezone: tz, since });
       send(res, 200, 'json', JSON.stringify(stats));
     } catch (err) {
       if (isMarketerError(err) && err.code === 'CAMPAIGN_NOT_FOUND') throw new HttpError(404, err.message);
+      // A parameter Postgres refuses (a zone its tz database lacks) is the caller's, not ours.
+      if (isDataError(err)) throw new HttpError(400, `bad parameter: ${(err as Error).message}`);
       throw err;
     }
     return;
@@ -169,24 +220,25 @@ async function unsubscribe(deps: ServeDeps, req: IncomingMessage, res: ServerRes
   }
   const claims = verifyUnsubscribeToken(deps.unsubscribeSecret, token);
   if (!claims) {
-    if (method === 'POST') await readBody(req);
+    if (method === 'POST') await readBody(req, deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
     send(res, 400, 'html', page('Link not valid', '<p>This unsubscribe link is not valid. Please use the link from the email as it is, or reply to the email.</p>'));
     return;
   }
   if (method === 'GET') {
-    // GET never unsubscribes: mail scanners and previews follow links.
-    send(res, 200, 'html', page('Unsubscribe', `<p>Stop receiving these emails?</p><form method="post" action="/u/${encodeURIComponent(token)}"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`));
+    // GET never unsubscribes: mail scanners and previews follow links. The form posts to the
+    // page's own URL, relative, so it works behind a path prefix (https://host/mail/u/<token>).
+    send(res, 200, 'html', page('Unsubscribe', `<p>Stop receiving these emails?</p><form method="post" action="./${encodeURIComponent(token)}"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`));
     return;
   }
   // RFC 8058: the body is "List-Unsubscribe=One-Click"; the signed token alone authorises it.
-  await readBody(req);
+  await readBody(req, deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
   const r = await deps.db.transaction().execute((trx) => recordUnsubscribe(trx, { subscriberId: claims.subscriberId, campaignId: claims.campaignId, detail: `one-click, campaign ${claims.campaignId}` }));
   deps.log(`unsubscribed subscriber ${claims.subscriberId} (campaign ${claims.campaignId})${r.known ? '' : ' — no such subscriber any more'}`);
   send(res, 200, 'html', page('Unsubscribed', '<p>You will not receive these emails any more.</p>'));
 }
 
 async function sns(deps: ServeDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const text = await readBody(req);
+  const text = await readBody(req, deps.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -209,7 +261,13 @@ async function sns(deps: ServeDeps, req: IncomingMessage, res: ServerResponse): 
     throw new HttpError(403, 'SNS message rejected: topic not allowed');
   }
   if (message.Type === 'SubscriptionConfirmation') {
-    await deps.confirmSubscription(message.SubscribeURL!);
+    try {
+      await deps.confirmSubscription(message.SubscribeURL!);
+    } catch (err) {
+      // SNS sends the confirmation again; a 500 would only say the fault is ours.
+      deps.log(`could not confirm the SNS subscription to ${message.TopicArn}: ${(err as Error).message}`);
+      throw new HttpError(400, `subscription not confirmed: ${(err as Error).message}`);
+    }
     deps.log(`confirmed the SNS subscription to ${message.TopicArn}`);
     send(res, 200, 'json', JSON.stringify({ confirmed: message.TopicArn }));
     return;

@@ -1,29 +1,24 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { createSign } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUnsubscribeToken } from '../../src/campaigns/unsubscribe-token.js';
-import { isSnsCertUrl, stringToSign, type SnsMessage } from '../../src/events/sns-verify.js';
+import { isSnsCertUrl } from '../../src/events/sns-verify.js';
 import { createRequestHandler } from '../../src/serve/handle-request.js';
 import { BIN, cleanEnv, REPO } from '../helpers/cli.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { publish } from '../fixtures/ses/records.js';
+import { CERT_URL, snsNotification as notification, snsSigner, type SnsSigner } from '../fixtures/ses/sns-signing.js';
 import { deliveryRow, seedCampaign, seedDelivery, seedSubscriber, subscriberRow, suppressionReason } from '../fixtures/ses/seed.js';
 
 const SECRET = 'test-unsubscribe-secret-0123456789';
 const API_TOKEN = 'api-token-abcdef';
-const CERT_URL = 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem';
 
 let t: TestDb;
 let server: Server;
 let base: string;
-let key: string;
-let cert: string;
+let signer: SnsSigner;
 const fetched: string[] = [];
 const confirmed: string[] = [];
 const logs: string[] = [];
@@ -32,11 +27,7 @@ let annDelivery: string;
 let bobQueued: string;
 
 beforeAll(async () => {
-  // Our own RSA key and self-signed certificate stand in for SNS's.
-  const dir = mkdtempSync(path.join(tmpdir(), 'marketer-sns-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=sns.amazonaws.com'], { stdio: 'ignore' });
-  key = readFileSync(path.join(dir, 'key.pem'), 'utf8');
-  cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
+  signer = snsSigner();
 
   t = await createTestDb();
   await seedCampaign(t.db, 42);
@@ -54,7 +45,7 @@ beforeAll(async () => {
       // The production fetcher only reaches https://sns.<region>.amazonaws.com; this one hands out our cert.
       fetchCert: async (url) => {
         fetched.push(url);
-        return cert;
+        return signer.cert;
       },
       confirmSubscription: async (url) => {
         confirmed.push(url);
@@ -72,23 +63,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-function signed(fields: Omit<SnsMessage, 'Signature' | 'SignatureVersion' | 'SigningCertURL'>, version: '1' | '2' = '1'): Record<string, unknown> {
-  const m: SnsMessage = { ...fields, SignatureVersion: version, SigningCertURL: CERT_URL, Signature: '' };
-  const signer = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
-  signer.update(stringToSign(m), 'utf8');
-  return { ...m, Signature: signer.sign(key, 'base64'), UnsubscribeURL: 'https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe' };
-}
-
-const notification = (messageId: string, record: unknown) => ({
-  Type: 'Notification' as const,
-  MessageId: messageId,
-  TopicArn: 'arn:aws:sns:us-east-1:123456789012:ses-events',
-  Subject: undefined,
-  Message: JSON.stringify(record),
-  Timestamp: '2026-12-01T08:00:05.000Z',
-  SubscribeURL: undefined,
-  Token: undefined,
-});
+const signed: SnsSigner['signed'] = (fields, version) => signer.signed(fields, version);
 
 const post = (p: string, body: string, headers: Record<string, string> = {}) => fetch(`${base}${p}`, { method: 'POST', body, headers, redirect: 'manual' });
 
@@ -98,7 +73,7 @@ describe('marketer serve', () => {
     const page = await fetch(`${base}/u/${token}`);
     expect(page.status).toBe(200);
     const html = await page.text();
-    expect(html).toContain(`<form method="post" action="/u/${token}">`);
+    expect(html).toContain(`<form method="post" action="./${token}">`);
     expect((await subscriberRow(t.db, annId)).status).toBe('active');
 
     const r = await post(`/u/${token}`, 'List-Unsubscribe=One-Click', { 'content-type': 'application/x-www-form-urlencoded' });

@@ -11,7 +11,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('HTTP endpoints: one-click unsubscribe, SNS event notifications, a stats API, a health check')
     .option('--port <port>', 'port to listen on', '8080')
-    .option('--host <host>', 'address to bind', '0.0.0.0')
+    .option('--host <host>', 'address to bind: loopback by default; 0.0.0.0 exposes it on every interface', '127.0.0.1')
     .addHelpText(
       'after',
       `
@@ -22,10 +22,14 @@ Endpoints:
                                    needs "Authorization: Bearer $MARKETER_API_TOKEN" (unset: off)
   GET  /healthz
 
-Put it behind a TLS-terminating proxy: List-Unsubscribe links must be https.
+It listens on 127.0.0.1 (loopback) unless --host says otherwise: put it behind a
+TLS-terminating proxy on the same machine (List-Unsubscribe links must be https), or pass
+--host 0.0.0.0 to take connections from elsewhere (a container, a proxy on another host).
+Request bodies are limited to 300 KB (413) and 30 s (408).
 
-Example:
+Examples:
   $ MARKETER_UNSUBSCRIBE_SECRET=… MARKETER_API_TOKEN=… marketer serve --port 8080
+  $ marketer serve --host 0.0.0.0 --port 8080     # in a container
 `,
     )
     .action(async (opts: { port: string; host: string }, cmd: Command) => {
@@ -55,8 +59,9 @@ Example:
           server.listen(port, opts.host, () => resolve());
         });
         const addr = server.address();
-        const bound = typeof addr === 'object' && addr ? addr.port : port;
-        log(`marketer serve listening on http://${opts.host}:${bound}`);
+        const bound = typeof addr === 'object' && addr ? addr : { address: opts.host, port };
+        const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
+        log(`marketer serve listening on http://${host}:${bound.port}`);
         await new Promise<void>((resolve) => {
           const stop = () => {
             log('stopping: finishing requests in flight');

@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import { isValidZone } from '../../config/config.js';
 import { inputError } from '../../errors.js';
 import { campaignStats, listCampaignStats, type CampaignStats } from '../../reports/campaign-stats.js';
+import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { formatNumber, table } from '../output.js';
 
@@ -28,14 +29,9 @@ export function campaignIdOf(ref: string): number {
 
 /** `2026-12-01`, `2026-12-01T08:00` (in the viewer's zone), or a look-back like `24h`, `7d`. */
 export function parseSince(value: string, tz: string, now = new Date()): Date {
-  const rel = /^(\d+)\s*([mhd])$/.exec(value.trim());
-  if (rel) {
-    const ms = { m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 'm' | 'h' | 'd'];
-    return new Date(now.getTime() - Number(rel[1]) * ms);
-  }
-  const dt = DateTime.fromISO(value.trim(), { zone: tz });
-  if (!dt.isValid) throw inputError('BAD_SINCE', `--since "${value}" is not a date, a time or a look-back.`, { hint: 'Use e.g. 2026-12-01, 2026-12-01T08:00, 24h or 7d.' });
-  return dt.toJSDate();
+  const since = parseSinceTime(value, tz, now);
+  if (!since) throw inputError('BAD_SINCE', `--since "${value}" is not a date, a time or a look-back (from 1970 to 9999).`, { hint: 'Use e.g. 2026-12-01, 2026-12-01T08:00, 24h or 7d.' });
+  return since;
 }
 
 const pct = (r: number | null, digits = 1) => (r === null ? '–' : `${(r * 100).toFixed(digits)}%`);
