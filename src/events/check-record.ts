@@ -24,25 +24,39 @@ const MAX_DEPTH = 32;
 export function unstorableRecord(record: unknown): string | undefined {
   let chars = 0;
   let problem: string | undefined;
-  const checkString = (s: string, where: string): boolean => {
+  // Filled on the way back out of a failed walk, so a clean record builds no path strings.
+  const where: string[] = [];
+  const checkString = (s: string): boolean => {
     chars += s.length;
-    if (s.includes('\u0000')) problem = `NUL character (\\u0000) in ${where}`;
-    else if (!(s as WellFormed).isWellFormed()) problem = `invalid text (a lone UTF-16 surrogate) in ${where}`;
+    if (s.includes('\u0000')) problem = 'NUL character (\\u0000)';
+    else if (!(s as WellFormed).isWellFormed()) problem = 'invalid text (a lone UTF-16 surrogate)';
     return problem === undefined;
   };
-  const walk = (v: unknown, path: string, depth: number): boolean => {
-    if (typeof v === 'string') return checkString(v, path || 'the record');
+  const walk = (v: unknown, depth: number): boolean => {
+    if (typeof v === 'string') return checkString(v);
     if (typeof v !== 'object' || v === null) return true;
     if (depth > MAX_DEPTH) {
       problem = `nested deeper than ${MAX_DEPTH} levels`;
       return false;
     }
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i += 1) if (!walk(v[i], `${path}[${i}]`, depth + 1)) return false;
+      for (let i = 0; i < v.length; i += 1) {
+        if (!walk(v[i], depth + 1)) {
+          where.push(`[${i}]`);
+          return false;
+        }
+      }
     } else {
-      for (const [k, x] of Object.entries(v)) {
-        const p = path ? `${path}.${k.slice(0, 40)}` : k.slice(0, 40);
-        if (!checkString(k, `a key of ${path || 'the record'}`) || !walk(x, p, depth + 1)) return false;
+      const o = v as Record<string, unknown>;
+      for (const k in o) {
+        if (!checkString(k)) {
+          where.push('<key>');
+          return false;
+        }
+        if (!walk(o[k], depth + 1)) {
+          where.push(`.${k.slice(0, 40)}`);
+          return false;
+        }
       }
     }
     if (chars > MAX_RECORD_CHARS) {
@@ -51,8 +65,11 @@ export function unstorableRecord(record: unknown): string | undefined {
     }
     return true;
   };
-  walk(record, '', 0);
-  return problem;
+  if (walk(record, 0)) return undefined;
+  if (problem!.startsWith('record larger') || problem!.startsWith('nested')) return problem;
+  const path = where.reverse().join('').replace(/^\./, '');
+  if (path.endsWith('<key>')) return `${problem} in a key of ${path.slice(0, -5).replace(/\.$/, '') || 'the record'}`;
+  return `${problem} in ${path || 'the record'}`;
 }
 
 // SES timestamps are ISO 8601 in UTC with milliseconds; an offset is accepted too. A bare
