@@ -44,6 +44,13 @@ CSV columns (header names, case-insensitive):
 
 Re-importing never re-activates an unsubscribed, bounced, complained or forgotten address.
 
+Limits per row: 64 KB in all; first_name, last_name, source, consent_ip and each tag 256
+characters; an attribute value or consent_text 4 KB. A row over a limit, with a NUL byte or
+with bytes that are not UTF-8 is rejected with its line and reason; an impossible consent_at
+(2026-02-30) or a name with control characters is dropped with a warning. The --rejects file
+cannot be the input file, and its formula-like cells (=, +, -, @) start with ' (exit 2 if it
+cannot be written). Exit codes: 0 imported (whatever was rejected), 1 failure, 2 bad input.
+
 Examples:
   $ marketer import subscribers.csv --source signup-form --tag newsletter
   $ marketer import export.csv --delimiter ';' --dry-run
