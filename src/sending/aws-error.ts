@@ -37,3 +37,22 @@ export function describeAwsError(err: unknown): AwsErrorInfo {
   const head = [name, status ? `(HTTP ${status})` : undefined].filter(Boolean).join(' ');
   return { kind, status, line: head ? `${head}: ${message}` : message };
 }
+
+/**
+ * SES answers a send from an unverified identity with MessageRejected naming the identities that
+ * failed ("Email address is not verified. The following identities failed the check in region
+ * US-EAST-1: news@example.com"). When the From address or its domain is among them, every other
+ * message of the run would fail the same way: the caller stops instead of failing each recipient.
+ * In the sandbox the list names unverified recipients too; those stay per-recipient failures.
+ */
+export function unverifiedSenderError(err: unknown, fromAddress: string): string | undefined {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkError;
+  if (e.name !== 'MessageRejected') return undefined;
+  const m = /failed the check in region [A-Za-z0-9-]+:\s*(.+)$/.exec((e.message ?? '').trim());
+  if (!m) return undefined;
+  const address = fromAddress.toLowerCase();
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  const failed = m[1]!.split(',').map((s) => (/<([^<>]+)>/.exec(s)?.[1] ?? s).trim().toLowerCase());
+  if (!failed.some((id) => id === address || id === domain)) return undefined;
+  return `the From address ${address} is not verified in SES (${describeAwsError(err).line}); marketer doctor shows what is missing`;
+}

@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { describeAwsError } from './aws-error.js';
+import { describeAwsError, unverifiedSenderError } from './aws-error.js';
+import { bareAddress } from './sender-domains.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
 
 export interface SesMailerOptions {
@@ -107,7 +108,8 @@ export class SesMailer implements Mailer {
       if (!out.MessageId) return { kind: 'unknown', error: 'SES answered without a MessageId' };
       return { kind: 'sent', messageId: out.MessageId };
     } catch (err) {
-      return classifySesError(err);
+      const sender = unverifiedSenderError(err, bareAddress(m.from));
+      return sender ? { kind: 'fatal', error: sender } : classifySesError(err);
     }
   }
 

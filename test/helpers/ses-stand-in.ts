@@ -20,6 +20,8 @@ export interface StandInState {
   queues: Record<string, Record<string, string>>;
   /** Operations answered with AccessDeniedException, as for a role without the permission. */
   deny: Set<string>;
+  /** Answer SendEmail from an address no verified identity covers with SES's MessageRejected. */
+  checkSenders?: boolean;
 }
 
 export interface SesStandIn {
@@ -86,6 +88,7 @@ const sesError = (status: number, type: string, message: string): Reply => ({ st
 function route(s: SesStandIn, method: string, url: string, target: string, text: string): Reply | undefined {
   const path = url.split('?')[0]!;
   if (method === 'POST' && target.startsWith('AmazonSQS.')) return sqs(s, target.slice('AmazonSQS.'.length), text);
+  if (method === 'POST' && path === '/v2/email/outbound-emails' && s.state.checkSenders) return unverifiedSender(s, text);
   if (method !== 'GET') return undefined;
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   const [v2, email, kind, name, sub] = parts;
@@ -114,6 +117,17 @@ function route(s: SesStandIn, method: string, url: string, target: string, text:
       return set ? json({ EventDestinations: set.destinations }) : sesError(404, 'NotFoundException', `Configuration set <${name}> does not exist.`);
     }
   }
+}
+
+/** SES's answer to a send from an identity it has not verified; undefined lets the send through. */
+function unverifiedSender(s: SesStandIn, text: string): Reply | undefined {
+  const from = String((JSON.parse(text) as { FromEmailAddress?: string }).FromEmailAddress ?? '');
+  const address = (/<([^<>]+)>/.exec(from)?.[1] ?? from).trim().toLowerCase();
+  const labels = address.slice(address.indexOf('@') + 1).split('.');
+  const covering = [address, ...labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'))];
+  if (covering.some((id) => s.state.identities[id]?.VerifiedForSendingStatus === true)) return undefined;
+  s.calls.push(`SendEmail rejected ${address}`);
+  return sesError(400, 'MessageRejected', `Email address is not verified. The following identities failed the check in region US-EAST-1: ${address}`);
 }
 
 function sqs(s: SesStandIn, op: string, text: string): Reply {

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { unverifiedSenderError } from '../../src/sending/aws-error.js';
 import { campaignYaml, makeCampaignRepo } from '../helpers/campaign-repo.js';
 import { runCli } from '../helpers/cli.js';
 import { sesEnv, useSendingStack } from '../helpers/ses.js';
@@ -89,6 +90,29 @@ describe('pre-flight: the From identity', () => {
     expect(line).toBe('warning campaign 34: the From identity was not checked: could not read the SES identity news@example.com (GetEmailIdentity): the endpoint answered HTTP 404 with something that is not an AWS response (Unexpected token \'<\', "<UnknownOp"... is not valid JSON). Fix: check ses_endpoint, aws_region and the credentials; marketer doctor shows the whole setup');
     expect(r.stderr).not.toContain('$response');
     expect(stack.proxy.requests).toHaveLength(3);
+  });
+});
+
+describe('an unverified sender that could not be checked first', () => {
+  it('stops the send at SES\'s first rejection, leaving everyone queued, instead of failing every recipient', async () => {
+    standIn.state.identities = {};
+    standIn.state.deny.add('GetEmailIdentity');
+    standIn.state.checkSenders = true;
+    const { dir, campaignFile } = makeCampaignRepo({ id: 39 });
+    const r = await runCli(['send', campaignFile], { cwd: dir, env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('warning campaign 39: the From identity was not checked: could not read the SES identity news@example.com (GetEmailIdentity): AccessDeniedException (HTTP 403)');
+    expect(r.stderr).toContain('error Sending stopped: the From address news@example.com is not verified in SES (MessageRejected (HTTP 400): Email address is not verified. The following identities failed the check in region US-EAST-1: news@example.com); marketer doctor shows what is missing. The rest stays queued.');
+    const rows = await sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM deliveries WHERE campaign_id = 39 GROUP BY status`.execute(stack.t.db);
+    expect(rows.rows).toEqual([{ status: 'queued', n: 3 }]);
+    expect(stack.proxy.requests).toHaveLength(0);
+  }, 180_000);
+
+  it('a sandbox rejection that names only the recipient stays that recipient\'s failure', () => {
+    const rejected = (ids: string) => Object.assign(new Error(`Email address is not verified. The following identities failed the check in region US-EAST-1: ${ids}`), { name: 'MessageRejected' });
+    expect(unverifiedSenderError(rejected('r1@example.net'), 'news@example.com')).toBeUndefined();
+    expect(unverifiedSenderError(rejected('Test Sender <news@example.com>, r1@example.net'), 'news@example.com')).toMatch(/^the From address news@example\.com is not verified in SES/);
+    expect(unverifiedSenderError(Object.assign(new Error('Message rejected: content'), { name: 'MessageRejected' }), 'news@example.com')).toBeUndefined();
   });
 });
 
