@@ -87,7 +87,8 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       ignoreIncludes: false,
       includePath: options.root,
       keepComments: false,
-      mjmlConfigPath: options.root,
+      // No mjmlConfigPath: a .mjmlconfig names component packages that MJML require()s, which
+      // would let a pull request run code. MJML reads none unless told to.
     });
     html = result.html;
   } catch (err) {

@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { convert } from 'html-to-text';
-import nunjucks from 'nunjucks';
+import type nunjucks from 'nunjucks';
 import type { Config } from '../config/config.js';
-import { MarketerError } from '../errors.js';
+import { inputError, MarketerError } from '../errors.js';
 import { compileMjml } from './compile-template.js';
 import { addUtm, decorateLinks, UTM_FILTER } from './decorate-links.js';
 import { campaignError } from './load-campaign.js';
 import type { Problem } from './problems.js';
+import { SANDBOX_HINT } from './sandbox-check.js';
+import { compileSandboxed, sandboxCause, sandboxedEnvironment, SandboxError, type SandboxedTemplate } from './sandbox.js';
 import { analyseTemplate, MESSAGE_VARIABLES } from './template-variables.js';
 import type { CompiledCampaign, LoadedCampaign, RenderRecipient, RenderedMessage } from './types.js';
 import { unsubscribeUrl } from './unsubscribe-token.js';
@@ -34,7 +36,8 @@ interface Environments {
 }
 
 /**
- * One set per campaign, because the UTM filter carries the campaign's parameters.
+ * One set per campaign, because the UTM filter carries the campaign's parameters. Every one is
+ * sandboxed (sandbox.ts): validate, preview, plan, send and dispatch all render through these.
  * autoescape is on for HTML only: headers and the text part are not HTML, and escaping there
  * would show "&amp;" to the reader. The strict pair is for validation, where an undefined name
  * throws instead of rendering blank; production renders leniently because a real subscriber's
@@ -42,12 +45,11 @@ interface Environments {
  */
 function environments(utm: Record<string, string> | undefined, skipPrefixes: string[]): Environments {
   const make = (autoescape: boolean, throwOnUndefined: boolean) => {
-    const env = new nunjucks.Environment(null, { autoescape, throwOnUndefined });
-    env.addFilter(UTM_FILTER, (value: unknown) => {
+    const decorate = (value: unknown) => {
       if (typeof value !== 'string' || !utm || !/^https?:\/\//i.test(value) || skipPrefixes.some((p) => value.startsWith(p))) return value;
       return addUtm(value, utm);
-    });
-    return env;
+    };
+    return sandboxedEnvironment({ autoescape, throwOnUndefined, filters: { [UTM_FILTER]: decorate } });
   };
   return { html: make(true, false), text: make(false, false), strictHtml: make(true, true), strictText: make(false, true) };
 }
@@ -120,6 +122,21 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
   const oneClick = !campaign.transactional && mode.kind === 'token';
   const listManagement = mode.kind === 'list-management' ? { contactListName: mode.contactListName, topicName: mode.topicName } : undefined;
 
+  // A name computed while rendering can still reach what the sandbox refuses: that is bad
+  // input in the campaign (exit 2), not a crash, and it names where.
+  const renderOrRefuse = (template: SandboxedTemplate, context: Record<string, unknown>, part: string): string => {
+    try {
+      return template.render(context);
+    } catch (err) {
+      const refused = sandboxCause(err);
+      if (!refused) throw err;
+      throw inputError('TEMPLATE_REFUSED', `The ${part} of campaign ${campaign.id} (${campaign.relFile}) was refused: ${refused.message}.`, {
+        cause: err,
+        hint: SANDBOX_HINT,
+      });
+    }
+  };
+
   const render = (recipient: RenderRecipient): RenderedMessage => {
     const url =
       mode.kind === 'token'
@@ -137,8 +154,8 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
       campaign: campaignVar,
       unsubscribe_url: url,
     };
-    const subject = subjectTemplate.render(context).trim();
-    const preheader = preheaderTemplate?.render(context).trim();
+    const subject = renderOrRefuse(subjectTemplate, context, 'subject').trim();
+    const preheader = preheaderTemplate && renderOrRefuse(preheaderTemplate, context, 'preheader').trim();
     if (/[\r\n]/.test(subject) || (preheader !== undefined && /[\r\n]/.test(preheader))) {
       throw new MarketerError('UNSAFE_SUBJECT', `The subject for subscriber ${recipient.subscriberId} of campaign ${campaign.id} would contain a line break.`, {
         hint: 'a line break in a header could inject other headers: clean this subscriber\'s name or attributes',
@@ -149,9 +166,9 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
     return {
       subject,
       preheader,
-      html: htmlTemplate.render(context),
+      html: renderOrRefuse(htmlTemplate, context, 'template'),
       // Loops and ifs leave blank lines behind; the text part reads better without the runs.
-      text: textTemplate.render(context).replace(/\n{3,}/g, '\n\n'),
+      text: renderOrRefuse(textTemplate, context, 'text part').replace(/\n{3,}/g, '\n\n'),
       from: campaign.from,
       replyTo,
       headers: oneClick && url
@@ -168,10 +185,14 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
   return { campaign, links: decorated.links, render };
 }
 
-function compileOrReport(src: string, env: nunjucks.Environment, name: string, problems: Problem[]): nunjucks.Template | undefined {
+function compileOrReport(src: string, env: nunjucks.Environment, name: string, problems: Problem[]): SandboxedTemplate | undefined {
   try {
-    return new nunjucks.Template(src, env, name, true);
+    return compileSandboxed(src, env, name);
   } catch (err) {
+    if (err instanceof SandboxError) {
+      problems.push({ file: name, line: err.line ?? 1, col: err.col ?? 1, message: err.message });
+      return undefined;
+    }
     const { line, col, message } = parseNunjucksError(err);
     problems.push({ file: name, line, col, message: `Nunjucks: ${message}` });
     return undefined;
@@ -190,8 +211,11 @@ function parseNunjucksError(err: unknown): { line: number; col: number; message:
  */
 function sampleCheck(html: string, locate: Locate, campaign: LoadedCampaign, envs: Environments, problems: Problem[]): void {
   const sample = SAMPLE_RECIPIENT;
-  const attributes = new Proxy({ ...sample.attributes }, {
-    get: (target, key) => (typeof key === 'string' && !(key in target) ? `sample ${key}` : Reflect.get(target, key)),
+  // Every attribute exists on the sample, as an own property (the sandbox reads no others).
+  const attributes = new Proxy({ ...sample.attributes } as Record<string, unknown>, {
+    get: (target, key) => (typeof key === 'string' && !Object.hasOwn(target, key) ? `sample ${key}` : Reflect.get(target, key)),
+    getOwnPropertyDescriptor: (target, key) => Reflect.getOwnPropertyDescriptor(target, key)
+      ?? (typeof key === 'string' ? { value: `sample ${key}`, writable: true, enumerable: false, configurable: true } : undefined),
   });
   const context: Record<string, unknown> = {
     email: sample.email,
@@ -205,8 +229,14 @@ function sampleCheck(html: string, locate: Locate, campaign: LoadedCampaign, env
   };
   const check = (src: string, env: nunjucks.Environment, where: Locate) => {
     try {
-      return new nunjucks.Template(src, env, undefined, true).render(context);
+      return compileSandboxed(src, env).render(context);
     } catch (err) {
+      const refused = sandboxCause(err);
+      if (refused) {
+        const at = refused.line !== undefined ? { line: refused.line, col: refused.col ?? 1 } : parseNunjucksError(err);
+        problems.push({ ...where(at.line, at.col), message: refused.message, hint: SANDBOX_HINT });
+        return undefined;
+      }
       const { line, col, message } = parseNunjucksError(err);
       const expression = expressionAt(src.split('\n')[line - 1] ?? '', col);
       const undefinedValue = /undefined value/.test(message);

@@ -1,5 +1,6 @@
 import { parse, type ParsedNode } from 'nunjucks/src/parser.js';
 import { closest } from './problems.js';
+import { isRefusedName, sandboxProblems } from './sandbox-check.js';
 
 /** Names every message template can use, besides the campaign's `data`. */
 export const SUBSCRIBER_VARIABLES = ['email', 'first_name', 'last_name', 'timezone', 'attributes'] as const;
@@ -38,17 +39,18 @@ export function analyseTemplate(source: string, known: Iterable<string>): Templa
       used: new Set(),
     };
   }
+  // What the sandbox refuses, then names it does not know: both with their line and column.
+  const problems: VariableProblem[] = sandboxProblems(root);
   const reads: ParsedNode[] = [];
   const bound = new Set<string>();
   walk(root, reads, bound);
   const allowed = new Set([...known, ...BUILTINS, ...bound]);
   const used = new Set<string>();
-  const problems: VariableProblem[] = [];
   const reported = new Set<string>();
   for (const symbol of reads) {
     const name = String(symbol.value);
     used.add(name);
-    if (allowed.has(name) || reported.has(`${name}:${symbol.lineno}`)) continue;
+    if (allowed.has(name) || isRefusedName(name) || reported.has(`${name}:${symbol.lineno}`)) continue;
     reported.add(`${name}:${symbol.lineno}`);
     const guess = closest(name, known);
     problems.push({
@@ -68,6 +70,10 @@ function isNode(value: unknown): value is ParsedNode {
 }
 
 function bindNames(node: unknown, bound: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const n of node) bindNames(n, bound);
+    return;
+  }
   if (!isNode(node)) return;
   if (node.typename === 'Symbol') bound.add(String(node.value));
   for (const child of node.children ?? []) bindNames(child, bound);
@@ -101,6 +107,8 @@ function walk(node: ParsedNode, reads: ParsedNode[], bound: Set<string>): void {
   const skip = NOT_READS[node.typename] ?? [];
   for (const field of skip) if (node.typename !== 'Filter' && node.typename !== 'FilterAsync' && node.typename !== 'Is' && node.typename !== 'Pair') bindNames(node[field], bound);
   for (const field of node.fields) if (!skip.includes(field)) visit(node[field], reads, bound);
+  // {% set x %}…{% endset %} keeps its body outside the node's declared fields.
+  if (node.typename === 'Set') visit(node.body, reads, bound);
 }
 
 function visit(value: unknown, reads: ParsedNode[], bound: Set<string>): void {

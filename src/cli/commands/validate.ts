@@ -26,7 +26,9 @@ The campaign file (campaigns/*.yaml):
 
 Template variables: email, first_name, last_name, timezone, attributes.<name>, data.<name>,
 unsubscribe_url, campaign.id, campaign.name, subject, preheader. A marketing template must link
-{{ unsubscribe_url }}. Full reference: docs/campaign-file.md`;
+{{ unsubscribe_url }}. Templates are sandboxed: they read these variables and call filters,
+macros and range, cycler, joiner; "constructor", "__proto__" and the like are refused, as are
+JavaScript method calls and {% include %}. Full reference: docs/campaign-file.md`;
 
 interface CampaignResult {
   id: number;
