@@ -1,5 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { runMjml } from './run-mjml.js';
 import type { Problem } from './problems.js';
 
@@ -31,57 +29,31 @@ export interface CompileMjmlOptions {
   relTemplate: string;
   /** Where mj-include may read partials from besides the template's own folder. */
   root: string;
+  /** The template and its partials as loaded (resolve-includes.ts), every include checked. */
+  sources: { file: string; text: string }[];
   /** Add `<mj-preview>{{ preheader }}</mj-preview>` when the template has none. */
   preheader: boolean;
 }
 
 /**
- * The template and every partial it includes, transitively. mjml 5 skips a missing mj-include
- * without a word, and a missing footer would mean a missing unsubscribe link, so each one is
- * found here first. Also what the campaign's content hash covers: editing a partial changes
- * what recipients get as much as editing the template.
- */
-export function resolveIncludes(source: string, options: { templatePath: string; relTemplate: string; root: string }): { sources: { file: string; text: string }[]; problems: Problem[] } {
-  const problems: Problem[] = [];
-  const sources = [{ file: options.relTemplate, text: source }];
-  const queue = [{ abs: options.templatePath, rel: options.relTemplate, text: source }];
-  const seen = new Set([options.templatePath]);
-  for (let item = queue.shift(); item; item = queue.shift()) {
-    for (const m of item.text.matchAll(/<mj-include\b[^>]*\bpath\s*=\s*["']([^"']+)["']/g)) {
-      const includePath = m[1] ?? '';
-      const resolved = path.resolve(path.dirname(item.abs), includePath);
-      const found = [resolved, `${resolved}.mjml`].find((c) => existsSync(c));
-      if (!found) {
-        const line = item.text.slice(0, m.index ?? 0).split('\n').length;
-        problems.push({ file: item.rel, line, col: 1, message: `mj-include "${includePath}" not found`, hint: 'include paths are relative to the including file\'s folder' });
-        continue;
-      }
-      if (seen.has(found)) continue;
-      seen.add(found);
-      const rel = path.relative(options.root, found).split(path.sep).join('/');
-      const text = readFileSync(found, 'utf8');
-      sources.push({ file: rel, text });
-      queue.push({ abs: found, rel, text });
-    }
-  }
-  return { sources, problems };
-}
-
-/**
- * Compile MJML once with strict validation, keeping Nunjucks tags for the per-recipient render.
+ * Compile MJML once and validate it strictly, keeping Nunjucks tags for the per-recipient render.
+ * MJML runs in its soft mode so that the HTML is there even when validation fails: the later
+ * checks (names in partials, the sample render) still run and report in the same pass. Any
+ * validation error is a problem, so nothing invalid is ever sent.
  * Checks afterwards that every Nunjucks tag survived: MJML silently drops text it does not
  * expect (e.g. `{% if %}` between two sections), which would change what recipients get.
  */
 export async function compileMjml(source: string, options: CompileMjmlOptions): Promise<MjmlResult> {
   const file = options.relTemplate;
-  const { sources, problems } = resolveIncludes(source, options);
-  if (problems.length > 0) return { html: undefined, problems, sources };
+  const { sources } = options;
+  const problems: Problem[] = [];
 
   const prepared = injectHead(source, options.preheader);
   let html: string;
+  let issues: MjmlValidationIssue[];
   try {
     const result = await runMjml(prepared, {
-      validationLevel: 'strict',
+      validationLevel: 'soft',
       filePath: options.templatePath,
       // mjml 5 ignores mj-include unless asked; partials may come from anywhere under the root.
       ignoreIncludes: false,
@@ -91,12 +63,12 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       // would let a pull request run code. MJML reads none unless told to.
     });
     html = result.html;
+    issues = validationIssues({ errors: result.errors }) ?? [];
   } catch (err) {
-    const issues = validationIssues(err);
-    if (!issues) {
-      problems.push({ file, line: 1, col: 1, message: `MJML could not compile the template: ${(err as Error).message}` });
-      return { html: undefined, problems, sources };
-    }
+    problems.push({ file, line: 1, col: 1, message: `MJML could not compile the template: ${(err as Error).message}` });
+    return { html: undefined, problems, sources };
+  }
+  {
     for (const issue of issues) {
       const placeholder = /\{\{|\{%/.test(issue.message);
       problems.push({
@@ -109,7 +81,6 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
           : {}),
       });
     }
-    return { html: undefined, problems, sources };
   }
 
   const survived = new Set(html.match(TAG) ?? []);
@@ -129,7 +100,7 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       });
     }
   }
-  return { html: problems.length > 0 ? undefined : html, problems, sources };
+  return { html, problems, sources };
 }
 
 /**

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
-import { resolveIncludes } from './compile-template.js';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DateTime } from 'luxon';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair } from 'yaml';
 import { isValidZone, type Config } from '../config/config.js';
 import { inputError } from '../errors.js';
 import { hasLineBreak, mailboxProblem } from './addresses.js';
+import { readConfined } from './confined-file.js';
 import { closest, formatProblem, type Problem } from './problems.js';
-import { analyseTemplate, MESSAGE_VARIABLES } from './template-variables.js';
+import { resolveIncludes, type TemplateSource } from './resolve-includes.js';
+import { analyseTemplate, dataPathsRead, MESSAGE_VARIABLES } from './template-variables.js';
 import type { CampaignSchedule, LoadedCampaign } from './types.js';
 import { resolveUnsubscribe } from './unsubscribe-mode.js';
 
@@ -28,6 +29,11 @@ const MAX_GRACE_SECONDS = 7 * 86400;
 export interface CampaignReport {
   campaigns: LoadedCampaign[];
   problems: Problem[];
+  /**
+   * Campaigns with problems of their own but a readable template, filled in with stand-ins, so
+   * that validate can check the template in the same run. Never to be planned or sent.
+   */
+  drafts: LoadedCampaign[];
 }
 
 /** Load one campaign file; throws MarketerError(2) listing every problem in it. */
@@ -53,12 +59,14 @@ export async function checkCampaigns(paths: string[], config: Config): Promise<C
   const problems: Problem[] = [];
   const files = await findCampaignFiles(paths.length > 0 ? paths : [path.join(config.root, 'campaigns')], config, problems);
   const campaigns: LoadedCampaign[] = [];
+  const drafts: LoadedCampaign[] = [];
   const ids = new Map<number, { relFile: string; line: number; col: number }[]>();
   for (const file of files) {
     const result = await readCampaign(file, config);
     problems.push(...result.problems);
     if (result.id) ids.set(result.id.value, [...(ids.get(result.id.value) ?? []), { relFile: rel(config, file), line: result.id.line, col: result.id.col }]);
     if (result.campaign && result.problems.length === 0) campaigns.push(result.campaign);
+    else if (result.draft) drafts.push(result.draft);
   }
   const duplicated = new Set<string>();
   for (const [id, places] of ids) {
@@ -75,7 +83,11 @@ export async function checkCampaigns(paths: string[], config: Config): Promise<C
       });
     }
   }
-  return { campaigns: campaigns.filter((c) => !duplicated.has(c.relFile)), problems };
+  return {
+    campaigns: campaigns.filter((c) => !duplicated.has(c.relFile)),
+    problems,
+    drafts: [...drafts, ...campaigns.filter((c) => duplicated.has(c.relFile))],
+  };
 }
 
 export function campaignError(problems: Problem[]) {
@@ -123,6 +135,7 @@ async function findCampaignFiles(paths: string[], config: Config, problems: Prob
 
 interface ReadResult {
   campaign: LoadedCampaign | undefined;
+  draft?: LoadedCampaign;
   problems: Problem[];
   id: { value: number; line: number; col: number } | undefined;
 }
@@ -130,13 +143,13 @@ interface ReadResult {
 async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   const relFile = rel(config, file);
   const problems: Problem[] = [];
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    problems.push({ file: relFile, line: 1, col: 1, message: `cannot read the file: ${(err as Error).message}` });
+  // Named on the command line, a campaign file may live anywhere; its size is limited all the same.
+  const read = readConfined(file, undefined);
+  if (!read.ok) {
+    problems.push({ file: relFile, line: 1, col: 1, message: `the campaign file ${read.reason}`, ...(read.hint ? { hint: read.hint } : {}) });
     return { campaign: undefined, problems, id: undefined };
   }
+  const bytes = read.bytes;
   const lc = new LineCounter();
   const doc = parseDocument(bytes.toString('utf8'), { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number | undefined) => lc.linePos(offset ?? 0);
@@ -192,15 +205,19 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   const templateNode = top.get('template')?.value;
   const templateRel = r.text(templateNode, 'template', { nonEmpty: true, oneLine: true });
   let templatePath: string | undefined;
-  let templateBytes: Buffer | undefined;
+  let sources: TemplateSource[] = [];
   if (templateRel !== undefined) {
     templatePath = path.resolve(config.root, templateRel);
-    templateBytes = await readFile(templatePath).catch(() => undefined);
-    if (!templateBytes) {
-      at(templateNode, `template "${templateRel}" not found (looked for ${rel(config, templatePath)})`, 'template paths are relative to the folder holding marketer.yaml, e.g. templates/weekly.mjml');
+    const template = readConfined(templatePath, config.root);
+    if (!template.ok) {
+      at(templateNode, `template "${templateRel}" ${template.reason}${template.reason === 'not found' ? ` (looked for ${rel(config, templatePath)})` : ''}`, template.hint ?? 'template paths are relative to the folder holding marketer.yaml, e.g. templates/weekly.mjml');
       templatePath = undefined;
-    } else if (!/\.mjml$/i.test(templatePath)) {
-      at(templateNode, `template "${templateRel}" is not an .mjml file`, 'marketer compiles MJML templates');
+    } else {
+      if (!/\.mjml$/i.test(templatePath)) at(templateNode, `template "${templateRel}" is not an .mjml file`, 'marketer compiles MJML templates');
+      const included = resolveIncludes(template.bytes.toString('utf8'), { templatePath, relTemplate: rel(config, templatePath), root: config.root });
+      sources = included.sources;
+      // Located at the campaign's template line, naming the file and line of the mj-include.
+      for (const p of included.problems) at(templateNode, `mj-include "${p.includePath}" (${p.file}:${p.line}) ${p.reason}`, p.hint);
     }
   }
 
@@ -211,11 +228,13 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
     else {
       for (const pair of dataNode.items) {
         const k = isScalar(pair.key) ? pair.key.value : undefined;
-        if (typeof k !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-          at(pair.key as YamlNode, `data key ${JSON.stringify(k ?? null)} is not usable in a template`, 'use letters, digits and _ (data.hero_url)');
+        if (typeof k !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) {
+          at(pair.key as YamlNode, `data key ${JSON.stringify(k ?? null)} is not usable in a template`, 'start with a letter, then letters, digits and _ (data.hero_url); names starting with _ are not readable by templates');
         }
       }
-      data = dataNode.toJSON() as Record<string, unknown>;
+      // From the document, so that an alias (link: *url) is the value it points to.
+      const js = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
+      data = js.data as Record<string, unknown>;
     }
   }
 
@@ -263,15 +282,27 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   // Subject and preheader are Nunjucks too: check their syntax and names here, where the YAML
   // position is known, rather than at send time.
   const known = [...MESSAGE_VARIABLES];
+  const headerProblems = { subject: subject === undefined && subjectNode !== undefined, preheader: preheader === undefined && preheaderNode !== undefined };
   for (const [node, value, key] of [[subjectNode, subject, 'subject'], [preheaderNode, preheader, 'preheader']] as const) {
     if (!node || value === undefined) continue;
-    for (const p of analyseTemplate(value, known).problems) at(node, `${key}: ${p.message}`, p.hint);
+    for (const p of analyseTemplate(value, known).problems) {
+      at(node, `${key}: ${p.message}`, p.hint);
+      headerProblems[key] = true;
+    }
+    // A data value with a line break that the subject prints would fail every delivery (CR/LF
+    // never reaches a header): say so now, at the value.
+    if (dataNode && isMap(dataNode)) {
+      for (const dataPath of dataPathsRead(value)) {
+        for (const found of lineBreaksUnder(data, dataNode, dataPath)) {
+          at(found.node ?? dataNode, `data.${found.path.join('.')} contains a line break, and the ${key} uses it`, 'CR/LF could inject mail headers: keep values used in the subject or preheader on one line');
+        }
+      }
+    }
   }
 
   const hash = createHash('sha256').update(bytes);
-  if (templateBytes && templatePath) {
-    hash.update(templateBytes);
-    const { sources } = resolveIncludes(templateBytes.toString('utf8'), { templatePath, relTemplate: rel(config, templatePath), root: config.root });
+  if (sources.length > 0) {
+    hash.update(sources[0]!.text);
     for (const partial of sources.slice(1)) hash.update(`\0${partial.file}\0`).update(partial.text);
   }
   const tpl = templatePath;
@@ -290,6 +321,7 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
         replyToList,
         templatePath: tpl,
         relTemplate: rel(config, tpl),
+        sources,
         data,
         audience,
         schedule,
@@ -300,10 +332,55 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
         warnings,
       }
     : undefined;
-  return { campaign, problems, id: idPos };
+  // What the template check needs, with stand-ins for what is missing or wrong (each already
+  // reported): a subject or preheader with problems is left out rather than reported twice.
+  const draft: LoadedCampaign | undefined = tpl !== undefined && (!campaign || problems.length > 0)
+    ? {
+        id: id ?? 0,
+        name: name ?? relFile,
+        file,
+        relFile,
+        subject: headerProblems.subject ? '' : subject ?? '',
+        preheader: headerProblems.preheader ? undefined : preheader || undefined,
+        from: sender?.trim() ?? '',
+        replyTo: undefined,
+        replyToList: [],
+        templatePath: tpl,
+        relTemplate: rel(config, tpl),
+        sources,
+        data,
+        audience,
+        schedule: schedule ?? { at: undefined, timezone: 'subscriber', late: 'send', lateGraceSeconds: DEFAULT_GRACE_SECONDS },
+        utm,
+        transactional,
+        contentHash: '',
+        unsubscribe: unsubscribe.mode ?? { kind: 'token', baseUrl: 'https://unsubscribe.invalid/u', secret: 'draft', development: true },
+        warnings: [],
+      }
+    : undefined;
+  return { campaign, draft, problems, id: idPos };
 }
 
 type At = (node: YamlNode | null | undefined, message: string, hint?: string) => void;
+
+/** Every string under data.<path> with a CR or LF, with its YAML node where there is one. */
+function lineBreaksUnder(data: Record<string, unknown>, dataNode: YamlNode, start: string[]): { path: string[]; node: YamlNode | undefined }[] {
+  const found: { path: string[]; node: YamlNode | undefined }[] = [];
+  const nodeAt = (p: string[]) => (isMap(dataNode) ? (dataNode.getIn(p, true) as YamlNode | undefined) : undefined);
+  const walk = (value: unknown, p: string[], depth: number) => {
+    if (depth > 20) return;
+    if (typeof value === 'string') {
+      if (hasLineBreak(value)) found.push({ path: p, node: nodeAt(p) });
+    } else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...p, String(i)], depth + 1));
+    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, [...p, k], depth + 1);
+  };
+  let value: unknown = data;
+  for (const key of start) {
+    value = value && typeof value === 'object' && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  walk(value, start, 0);
+  return found;
+}
 
 /** The pairs of a mapping by key, reporting unknown keys with the nearest known one. */
 function fields(map: YamlNode, known: readonly string[], where: string, at: At): Map<string, Pair<YamlNode, YamlNode | null>> {

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { convert } from 'html-to-text';
 import type nunjucks from 'nunjucks';
 import type { Config } from '../config/config.js';
@@ -60,28 +59,41 @@ function environments(utm: Record<string, string> | undefined, skipPrefixes: str
  */
 export async function compileCampaign(campaign: LoadedCampaign, config: Config): Promise<CompiledCampaign> {
   const file = campaign.relTemplate;
-  const source = await readFile(campaign.templatePath, 'utf8');
+  const source = campaign.sources[0]?.text ?? '';
+  // Every stage runs and reports, so one validate run shows every problem; a problem found twice
+  // (in the template and again in the compiled HTML) is reported once.
   const problems: Problem[] = [];
+  const seen = new Set<string>();
+  const add = (p: Problem) => {
+    const key = `${p.file}:${p.line}:${p.message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    problems.push(p);
+  };
 
   const analysis = analyseTemplate(source, HTML_VARIABLES);
-  for (const p of analysis.problems) problems.push({ file, ...p });
-  if (analysis.problems.length > 0) throw campaignError(problems);
+  for (const p of analysis.problems) add({ file, ...p });
+  const syntaxBroken = analysis.problems.some((p) => p.message.startsWith('Nunjucks syntax error'));
 
   const mjml = await compileMjml(source, {
     templatePath: campaign.templatePath,
     relTemplate: file,
     root: config.root,
+    sources: campaign.sources,
     preheader: campaign.preheader !== undefined,
   });
-  problems.push(...mjml.problems);
-  if (mjml.html === undefined || problems.length > 0) throw campaignError(problems);
+  for (const p of mjml.problems) add(p);
+  if (mjml.html === undefined) throw campaignError(problems);
 
   // Partials are only visible in the compiled HTML: check names there too, locating each by its
-  // text in the template or partial it came from.
+  // text in the template or partial it came from. (With a syntax error in the template itself
+  // the compiled HTML has the same one: nothing more to learn there.)
   const locate = locator(mjml.sources, mjml.html);
-  const compiled = analyseTemplate(mjml.html, HTML_VARIABLES);
-  for (const p of compiled.problems) problems.push({ ...locate(p.line, p.col), message: p.message, ...(p.hint ? { hint: p.hint } : {}) });
-  if (!campaign.transactional && !compiled.used.has('unsubscribe_url')) {
+  const compiled = syntaxBroken ? undefined : analyseTemplate(mjml.html, HTML_VARIABLES);
+  for (const p of compiled?.problems ?? []) add({ ...locate(p.line, p.col), message: p.message, ...(p.hint ? { hint: p.hint } : {}) });
+  // Rendering (below) needs templates without Nunjucks problems; MJML's own may remain.
+  const nunjucksClean = !syntaxBroken && analysis.problems.length === 0 && (compiled?.problems.length ?? 0) === 0;
+  if (compiled && !campaign.transactional && !compiled.used.has('unsubscribe_url')) {
     problems.push({
       file,
       line: 1,
@@ -90,7 +102,7 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
       hint: 'add one, e.g. <a href="{{ unsubscribe_url }}">Unsubscribe</a> in the footer; one-to-one mail can say transactional: true in the campaign',
     });
   }
-  if (problems.length > 0) throw campaignError(problems);
+  if (!nunjucksClean) throw campaignError(problems);
 
   const mode = campaign.unsubscribe;
   const skipPrefixes = mode.kind === 'token' ? [mode.baseUrl] : [];
@@ -112,10 +124,8 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
   const textTemplate = compileOrReport(text, envs.text, `${file} (text part)`, problems);
   const subjectTemplate = compileOrReport(campaign.subject, envs.text, `${campaign.relFile} (subject)`, problems);
   const preheaderTemplate = campaign.preheader === undefined ? undefined : compileOrReport(campaign.preheader, envs.text, `${campaign.relFile} (preheader)`, problems);
+  if (htmlTemplate && textTemplate && subjectTemplate) sampleCheck(decorated.html, locate, campaign, envs, problems);
   if (!htmlTemplate || !textTemplate || !subjectTemplate || problems.length > 0) throw campaignError(problems);
-
-  sampleCheck(decorated.html, locate, campaign, envs, problems);
-  if (problems.length > 0) throw campaignError(problems);
 
   const campaignVar = Object.freeze({ id: campaign.id, name: campaign.name });
   const replyTo = campaign.replyToList;

@@ -17,7 +17,7 @@ import(workerData.mjmlUrl).then(async (mod) => {
   const mjml2html = mod.default;
   try {
     const result = await mjml2html(workerData.source, workerData.options);
-    parentPort.postMessage({ ok: true, html: result.html });
+    parentPort.postMessage({ ok: true, html: result.html, errors: JSON.parse(JSON.stringify(result.errors || [])) });
   } catch (err) {
     const errors = Array.isArray(err && err.errors) ? JSON.parse(JSON.stringify(err.errors)) : undefined;
     parentPort.postMessage({ ok: false, message: String((err && err.message) || err), errors });
@@ -35,16 +35,16 @@ let mjmlUrl: string | undefined;
  * needed once per campaign; in a worker that memory goes away when the worker exits, so a
  * long `send --wait` or `dispatch` does not carry it for hours.
  */
-export function runMjml(source: string, options: Record<string, unknown>): Promise<{ html: string }> {
+export function runMjml(source: string, options: Record<string, unknown>): Promise<{ html: string; errors: unknown[] }> {
   const mjmlPath = createRequire(import.meta.url).resolve('mjml');
   mjmlUrl ??= pathToFileURL(mjmlPath).href;
   const loadCwd = path.join(path.dirname(mjmlPath), 'no-such-folder-so-no-mjmlconfig');
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { source, options, mjmlUrl, loadCwd } });
     let settled = false;
-    worker.once('message', (m: { ok: true; html: string } | { ok: false; message: string; errors?: unknown[] }) => {
+    worker.once('message', (m: { ok: true; html: string; errors: unknown[] } | { ok: false; message: string; errors?: unknown[] }) => {
       settled = true;
-      if (m.ok) resolve({ html: m.html });
+      if (m.ok) resolve({ html: m.html, errors: m.errors });
       else reject(Object.assign(new Error(m.message), { errors: m.errors }));
       void worker.terminate();
     });

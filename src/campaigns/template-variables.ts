@@ -62,7 +62,46 @@ export function analyseTemplate(source: string, known: Iterable<string>): Templa
         : `available: ${[...known].join(', ')}; campaign variables are data.<name>, subscriber attributes are attributes.<name>`,
     });
   }
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
   return { problems, used };
+}
+
+/**
+ * The paths under `data` a template reads: `data.a.b` → ["a", "b"]; a computed member ends the
+ * path (`data[x]` → []), so everything below it counts as read. A template that does not parse
+ * reads nothing here (its syntax error is reported elsewhere).
+ */
+export function dataPathsRead(source: string): string[][] {
+  let root: ParsedNode;
+  try {
+    root = parse(source);
+  } catch {
+    return [];
+  }
+  const paths: string[][] = [];
+  const chain = (node: ParsedNode): string[] | undefined => {
+    if (node.typename === 'Symbol') return node.value === 'data' ? [] : undefined;
+    if (node.typename !== 'LookupVal' || !isNode(node.target)) return undefined;
+    const base = chain(node.target);
+    if (!base) return undefined;
+    const val = node.val;
+    return isNode(val) && val.typename === 'Literal' && (typeof val.value === 'string' || typeof val.value === 'number') ? [...base, String(val.value)] : base;
+  };
+  const visit = (node: unknown, parentIsLookup: boolean): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n, false);
+      return;
+    }
+    if (!isNode(node)) return;
+    if (!parentIsLookup && (node.typename === 'Symbol' || node.typename === 'LookupVal')) {
+      const p = chain(node);
+      if (p) paths.push(p);
+    }
+    for (const field of node.fields) visit(node[field], node.typename === 'LookupVal' && field === 'target');
+    if (node.typename === 'Set') visit(node.body, false);
+  };
+  visit(root, false);
+  return paths;
 }
 
 function isNode(value: unknown): value is ParsedNode {

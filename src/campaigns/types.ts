@@ -24,6 +24,8 @@ export interface LoadedCampaign {
   templatePath: string;
   /** Relative to config.root. */
   relTemplate: string;
+  /** The template (first) and every partial it includes, as read and checked when loading. */
+  sources: { file: string; text: string }[];
   data: Record<string, unknown>;
   audience: { tags: string[]; excludeTags: string[] };
   schedule: CampaignSchedule;

@@ -122,6 +122,8 @@ describe('compiling and rendering a campaign', () => {
     expect(await compileProblems(template)).toEqual([
       'templates/t.mjml:3:1: MJML (strict): <mj-section> Attribute background-color has invalid value: {{ data.colour }} for type Color (strict MJML checks attribute values such as colours and sizes before Nunjucks runs, so a {{ placeholder }} cannot stand in for one: write the literal value, or put the markup in <mj-raw>)',
       'templates/t.mjml:5:1: MJML (strict): <mj-texte> Element mj-texte doesn\'t exist or is not registered',
+      // The same run goes on to render the sample, which finds the campaign has no data.colour.
+      'templates/t.mjml:3:35: "{{ data.colour }}" is undefined for the sample subscriber (check the name (campaign variables are data.<name>); a value that may be missing needs a fallback, e.g. {{ data.note | default(\'\') }})',
     ]);
   });
 

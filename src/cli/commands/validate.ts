@@ -88,6 +88,16 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
           lines.push(...err.details);
         }
       }
+      // Campaigns whose file has problems: their template is checked all the same, so one run
+      // shows everything (never reported OK).
+      for (const draft of report.drafts) {
+        try {
+          await compileCampaign(draft, ctx.config);
+        } catch (err) {
+          if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
+          for (const line of err.details) if (!lines.includes(line)) lines.push(line);
+        }
+      }
       const warnings = [...new Set(ok.flatMap((c) => c.warnings))];
       await writeSummary(opts.summary, validateSummary({ campaigns: ok, problems: lines, warnings, changed }));
       if (ctx.out.json && lines.length === 0) {
