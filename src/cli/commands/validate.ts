@@ -89,8 +89,12 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
         }
       }
       // Campaigns whose file has problems: their template is checked all the same, so one run
-      // shows everything (never reported OK).
+      // shows everything (never reported OK). A template already checked for another campaign
+      // is not compiled again: MJML takes seconds, and it would find the same.
+      const checked = new Set(report.campaigns.map((c) => c.templatePath));
       for (const draft of report.drafts) {
+        if (checked.has(draft.templatePath)) continue;
+        checked.add(draft.templatePath);
         try {
           await compileCampaign(draft, ctx.config);
         } catch (err) {
