@@ -30,7 +30,11 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
     },
     progress(label) {
       let spinner: Ora | undefined;
-      if (interactive) spinner = ora({ text: label, stream: process.stderr }).start();
+      // discardStdin puts the terminal in raw mode, so ^C no longer raises SIGINT, and only a
+      // 'data' listener on a flowing stdin would re-raise it; ora's never makes stdin flow, so
+      // Ctrl-C was swallowed until the spinner stopped. With the terminal left alone, Ctrl-C
+      // stops the run at once.
+      if (interactive) spinner = ora({ text: label, stream: process.stderr, discardStdin: false }).start();
       // Without a terminal (CI logs, cron mail) a spinner is noise, but a long send --wait must
       // still show it is alive: one plain line on stderr every 30 s at most.
       let lastLine = performance.now();

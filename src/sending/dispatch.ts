@@ -160,8 +160,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       if (attempt === maxAttempts || stopController.signal.aborted) break;
       // Exponential backoff with full jitter: 100 ms, 200 ms, … capped at 10 s.
       const backoff = Math.random() * Math.min(10_000, 100 * 2 ** (attempt - 1));
-      await new Promise((r) => setTimeout(r, backoff));
-      await limiter.take();
+      await systemClock.sleep(backoff, stopController.signal);
+      await limiter.take(stopController.signal);
+      if (stopController.signal.aborted) break;
     }
     return outcome;
   };
@@ -219,7 +220,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       results.add({ id: row.id, status: 'failed', error: `render: ${errorMessage(err)}` });
       return;
     }
-    await limiter.take();
+    await limiter.take(stopController.signal);
     if (stopController.signal.aborted) {
       results.add({ id: row.id, status: 'queued', error: null });
       return;

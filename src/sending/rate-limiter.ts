@@ -1,3 +1,5 @@
+import { systemClock } from './clock.js';
+
 /**
  * A token bucket that paces sends to `rate` per second, with a one-second burst.
  *
@@ -31,15 +33,19 @@ export class RateLimiter {
     return (this.options.now ?? performance.now.bind(performance))();
   }
 
-  /** Resolves when the caller may send one message. Calls are served in order. */
-  take(): Promise<void> {
-    const next = this.queue.then(() => this.waitForToken());
+  /**
+   * Resolves when the caller may send one message. Calls are served in order. Once `signal`
+   * aborts, waiting calls resolve at once (the caller checks the signal and sends nothing).
+   */
+  take(signal?: AbortSignal): Promise<void> {
+    const next = this.queue.then(() => this.waitForToken(signal));
     this.queue = next;
     return next;
   }
 
-  private async waitForToken(): Promise<void> {
+  private async waitForToken(signal?: AbortSignal): Promise<void> {
     for (;;) {
+      if (signal?.aborted) return;
       const now = this.now();
       this.maybeRecover(now);
       this.tokens = Math.min(Math.max(1, this.current), this.tokens + ((now - this.last) / 1000) * this.current);
@@ -49,7 +55,7 @@ export class RateLimiter {
         return;
       }
       const waitMs = ((1 - this.tokens) / this.current) * 1000;
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(waitMs))));
+      await systemClock.sleep(Math.max(1, Math.ceil(waitMs)), signal);
     }
   }
 
