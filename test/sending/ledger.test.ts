@@ -47,5 +47,6 @@ describe('the ledger under contention', () => {
     const failed = await sql<{ status: string; error: string }>`SELECT status, error FROM deliveries`.execute(s.t.db);
     expect(failed.rows.every((x) => x.status === 'failed' && x.error.startsWith('gave up after 5 rounds of retries: InternalFailure'))).toBe(true);
     expect(await s.ses.store()).toHaveLength(0);
-  });
+    // Two rounds of eight attempts with backoff (up to ~13 s each) before the send ends.
+  }, 150_000);
 });
