@@ -179,3 +179,12 @@ CREATE TABLE IF NOT EXISTS campaign_wave_firsts (
 -- Ledger counts per wave and status from the index alone (index-only scan): 1M deliveries in
 -- ~150 ms against ~280 ms for a parallel scan of the table, on the 2-core bench machine.
 CREATE INDEX IF NOT EXISTS deliveries_campaign_wave_idx ON deliveries (campaign_id, timezone, status, due_at);
+
+-- What `marketer apply` last applied, per branch: the next run sends what changed between this
+-- commit and its HEAD, so a run that was cancelled, failed or never started is caught up by the
+-- next one. It only moves forward (to a descendant), never back to an older run's HEAD.
+CREATE TABLE IF NOT EXISTS applied_commits (
+  branch      text PRIMARY KEY,
+  commit_sha  text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+);

@@ -44,6 +44,15 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle
   }
 }
 
+/**
+ * Open options for commands that only read (plan, apply --plan): they may run as a read-only
+ * database user (a pull request's), so they never change a DATABASE_URL database's schema. The
+ * embedded database is the user's own scratch copy and is set up as usual.
+ */
+export function readOnlyDatabase(ctx: CommandContext): OpenOptions {
+  return { migrate: ctx.config.databaseUrl ? 'check' : true };
+}
+
 /** Ends a command with an exit code after it has printed its own report. */
 export class ReportedExit extends Error {
   constructor(readonly exitCode: number) {

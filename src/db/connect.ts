@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Config } from '../config/config.js';
-import { MarketerError } from '../errors.js';
+import { isMarketerError, MarketerError } from '../errors.js';
 import { startEmbedded, type EmbeddedServer } from './embedded.js';
 import { migrate, type MigrateResult } from './migrate.js';
 import { withDbRetry } from './retry.js';
@@ -20,8 +20,11 @@ export interface DbHandle {
 }
 
 export interface OpenOptions {
-  /** Apply schema.sql before returning (default true); 'force' applies it even when current. */
-  migrate?: boolean | 'force';
+  /**
+   * Apply schema.sql before returning (default true); 'force' applies it even when current;
+   * 'check' never writes and fails clearly when the schema is missing or not current.
+   */
+  migrate?: boolean | 'force' | 'check';
   poolSize?: number;
   onLog?: (line: string) => void;
 }
@@ -49,10 +52,11 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   };
   try {
     await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
-    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force' }));
+    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check' }));
     return { db, pool, embedded, migration, close };
   } catch (err) {
     await close().catch(() => undefined);
+    if (isMarketerError(err)) throw err;
     const code = (err as { code?: string }).code;
     throw new MarketerError('DB_CONNECT_FAILED', `Cannot use the database${config.databaseUrl ? ` at ${redactUrl(config.databaseUrl)}` : ''}: ${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`, {
       cause: err,

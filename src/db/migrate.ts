@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
+import { schemaNotCurrent } from './schema-not-current.js';
 import type { Database } from './types.js';
 
 const schemaPath = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
@@ -19,6 +20,11 @@ const MIGRATE_LOCK = 7_301_991;
 export interface MigrateOptions {
   /** Apply the schema even when the database says it is current (`marketer db migrate`). */
   force?: boolean;
+  /**
+   * Never change the schema (`plan` and `apply --plan`, which may run as a read-only database
+   * user): a current schema costs one SELECT, a missing or different one is a clear error.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -33,6 +39,7 @@ export async function migrate(db: Kysely<Database>, options: MigrateOptions = {}
   if (!options.force) {
     const current = await readMeta(db);
     if (current?.hash === hash) return current.result;
+    if (options.readOnly) throw schemaNotCurrent(current !== undefined);
   }
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`.execute(trx);

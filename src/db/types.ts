@@ -89,12 +89,20 @@ export interface EmailEventsTable {
   ingested_at: TimestampDefault;
 }
 
+/** The last commit `marketer apply` applied, per branch. */
+export interface AppliedCommitsTable {
+  branch: string;
+  commit_sha: string;
+  applied_at: TimestampDefault;
+}
+
 export interface Database {
   subscribers: SubscribersTable;
   suppressions: SuppressionsTable;
   campaigns: CampaignsTable;
   deliveries: DeliveriesTable;
   email_events: EmailEventsTable;
+  applied_commits: AppliedCommitsTable;
 }
 
 export type Subscriber = Selectable<SubscribersTable>;

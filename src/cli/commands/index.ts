@@ -16,6 +16,7 @@ export const commandModules: { name: string; load: () => Promise<Register> }[] =
   { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },
   { name: 'plan', load: async () => (await import('./plan.js')).registerPlan },
   { name: 'send', load: async () => (await import('./send.js')).registerSend },
+  { name: 'apply', load: async () => (await import('./apply.js')).registerApply },
   { name: 'dispatch', load: async () => (await import('./dispatch.js')).registerDispatch },
   { name: 'events', load: async () => (await import('./events.js')).registerEvents },
   { name: 'stats', load: async () => (await import('./stats.js')).registerStats },

@@ -12,7 +12,7 @@ import { preflightPlanChecks, senderChecker } from '../../sending/preflight.js';
 import { fromDomain, sharedSenderDomains, type SenderCampaign } from '../../sending/sender-domains.js';
 import { SesSetup } from '../../sending/ses-account.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
-import { commandContext, withDatabase, type CommandContext } from '../context.js';
+import { commandContext, readOnlyDatabase, withDatabase, type CommandContext } from '../context.js';
 import { formatPlan } from '../format-sending.js';
 import { planSummary, writeSummary } from '../step-summary.js';
 
@@ -147,7 +147,7 @@ async function planAll(ctx: CommandContext, compiled: CompiledCampaign[]): Promi
         plans.push(plan);
       }
       return plans;
-    });
+    }, readOnlyDatabase(ctx));
   } finally {
     ses?.close();
     await mailer.close();
