@@ -4,4 +4,4 @@ export { compileCampaign, SAMPLE_RECIPIENT } from './render-message.js';
 export { decorateLinks, findLinks } from './decorate-links.js';
 export { formatProblem, type Problem } from './problems.js';
 export { signUnsubscribeToken, verifyUnsubscribeToken, unsubscribeUrl, type UnsubscribeClaims } from './unsubscribe-token.js';
-export { DEVELOPMENT_UNSUBSCRIBE_SECRET, DEVELOPMENT_UNSUBSCRIBE_URL } from './unsubscribe-mode.js';
+export { DEVELOPMENT_UNSUBSCRIBE_SECRET, DEVELOPMENT_UNSUBSCRIBE_URL, PLACEHOLDER_UNSUBSCRIBE_SECRET } from './unsubscribe-mode.js';

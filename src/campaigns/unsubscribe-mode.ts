@@ -8,6 +8,10 @@ import type { UnsubscribeMode } from './types.js';
 export const DEVELOPMENT_UNSUBSCRIBE_SECRET = 'marketer-development-secret-DO-NOT-USE-IN-PRODUCTION';
 export const DEVELOPMENT_UNSUBSCRIBE_URL = 'http://localhost:8025/u';
 
+/** Signs the unsubscribe links of a plan made without the secret; such a plan sends nothing. */
+export const PLACEHOLDER_UNSUBSCRIBE_SECRET = 'marketer-placeholder-secret-plan-only';
+export const PLACEHOLDER_WARNING = 'unsubscribe links are signed with a placeholder secret because MARKETER_UNSUBSCRIBE_SECRET is not set here (a pull request\'s job holds no secrets); the sending job signs them with the real one';
+
 export interface UnsubscribeResolution {
   mode: UnsubscribeMode | undefined;
   problem: { message: string; hint: string } | undefined;
@@ -40,6 +44,14 @@ export function resolveUnsubscribe(config: Config, transactional: boolean): Unsu
       mode: { kind: 'token', baseUrl: baseUrl ?? DEVELOPMENT_UNSUBSCRIBE_URL, secret: DEVELOPMENT_UNSUBSCRIBE_SECRET, development: true },
       problem: undefined,
       warning: `unsubscribe links use a development secret${baseUrl ? '' : ` and ${DEVELOPMENT_UNSUBSCRIBE_URL}`} because MARKETER_UNSUBSCRIBE_SECRET is not set; fine for the outbox, refused with transport ses`,
+    };
+  }
+  if (config.unsubscribePlaceholder && baseUrl) {
+    const https = config.transport !== 'ses' || baseUrl.startsWith('https://');
+    return {
+      mode: { kind: 'token', baseUrl, secret: PLACEHOLDER_UNSUBSCRIBE_SECRET, development: true },
+      problem: https ? undefined : { message: `unsubscribe_url ${baseUrl} is not https`, hint: 'mailbox providers only honour one-click unsubscribe (RFC 8058) over https: set unsubscribe_url in marketer.yaml to an https URL' },
+      warning: PLACEHOLDER_WARNING,
     };
   }
   const missing = [!secret && 'the environment variable MARKETER_UNSUBSCRIBE_SECRET', !baseUrl && 'unsubscribe_url in marketer.yaml'].filter(Boolean).join(' and ');

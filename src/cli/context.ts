@@ -53,6 +53,11 @@ export function readOnlyDatabase(ctx: CommandContext): OpenOptions {
   return { migrate: ctx.config.databaseUrl ? 'check' : true };
 }
 
+/** For commands that send nothing: a missing unsubscribe secret becomes a placeholder (see Config). */
+export function sendsNothing(ctx: CommandContext): CommandContext {
+  return { ...ctx, config: { ...ctx.config, unsubscribePlaceholder: true } };
+}
+
 /** Ends a command with an exit code after it has printed its own report. */
 export class ReportedExit extends Error {
   constructor(readonly exitCode: number) {

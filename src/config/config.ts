@@ -44,6 +44,12 @@ export interface Config {
   /** Topics `marketer serve` accepts SNS notifications from (comma-separated in the file or environment). */
   snsTopicArns: string[] | undefined;
   apiToken: string | undefined;
+  /**
+   * Set by commands that send nothing (validate, plan, apply --plan): without
+   * MARKETER_UNSUBSCRIBE_SECRET (a pull request's job holds no secrets) unsubscribe links are
+   * signed with a placeholder instead of failing. Never read from a file or the environment.
+   */
+  unsubscribePlaceholder?: boolean;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'enum' | 'url';

@@ -11,7 +11,7 @@ import { inputError, isMarketerError } from '../../errors.js';
 import type { DispatchResult } from '../../sending/dispatch.js';
 import { applySummary } from '../apply-summary.js';
 import { campaignsChangedSince, changedJson } from '../changed-since.js';
-import { commandContext, readOnlyDatabase, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
+import { commandContext, readOnlyDatabase, refuseEphemeralDatabase, ReportedExit, sendsNothing, withDatabase, type CommandContext } from '../context.js';
 import { formatStatus } from '../format-sending.js';
 import { formatNumber } from '../output.js';
 import { writeSummary } from '../step-summary.js';
@@ -63,7 +63,7 @@ Examples:
   $ marketer apply                       # on every push and every 15 minutes
   $ marketer apply --plan --json`)
     .action(async (flags: ApplyFlags, cmd: Command) => {
-      const ctx = commandContext(cmd);
+      const ctx = flags.plan ? sendsNothing(commandContext(cmd)) : commandContext(cmd);
       if (!flags.plan) refuseEphemeralDatabase(ctx, 'apply', flags.allowEphemeralDb);
       await runApply(ctx, flags);
     });

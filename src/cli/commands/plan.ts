@@ -12,7 +12,7 @@ import { preflightPlanChecks, senderChecker } from '../../sending/preflight.js';
 import { fromDomain, sharedSenderDomains, type SenderCampaign } from '../../sending/sender-domains.js';
 import { SesSetup } from '../../sending/ses-account.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
-import { commandContext, readOnlyDatabase, withDatabase, type CommandContext } from '../context.js';
+import { commandContext, readOnlyDatabase, sendsNothing, withDatabase, type CommandContext } from '../context.js';
 import { formatPlan } from '../format-sending.js';
 import { planSummary, writeSummary } from '../step-summary.js';
 
@@ -63,6 +63,7 @@ export function isSingleFile(paths: string[], changedSince: string | undefined):
 }
 
 export async function runPlan(ctx: CommandContext, paths: string[] | string, opts: PlanOptions = {}): Promise<void> {
+  ctx = sendsNothing(ctx);
   const list = typeof paths === 'string' ? [paths] : paths;
   if (isSingleFile(list, opts.changedSince)) {
     const compiled = await loadOne(list[0]!, ctx, opts);

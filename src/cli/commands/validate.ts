@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { checkCampaigns, compileCampaign, formatProblem } from '../../campaigns/index.js';
 import { inputError, isMarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
-import { commandContext } from '../context.js';
+import { commandContext, sendsNothing } from '../context.js';
 import { validateSummary, writeSummary } from '../step-summary.js';
 
 export const CAMPAIGN_FILE_HELP = `
@@ -60,7 +60,7 @@ ${CHANGED_SINCE_HELP}
 Exit code 2 when anything is wrong, with every problem as file:line:col: message (hint).
 `)
     .action(async (paths: string[], opts: { changedSince?: string; summary?: string | boolean }, cmd: Command) => {
-      const ctx = commandContext(cmd);
+      const ctx = sendsNothing(commandContext(cmd));
       const changed = opts.changedSince === undefined ? undefined : await campaignsChangedSince(ctx, paths, opts.changedSince);
       if (changed && changed.campaigns.length === 0) {
         await writeSummary(opts.summary, validateSummary({ campaigns: [], problems: [], warnings: [], changed }));
