@@ -34,6 +34,13 @@ fi
 changed=()
 if [[ -n "$base" && "$base" != all ]]; then changed=(--changed-since "$base"); fi
 
+# apply: the base for the first run (or after a force push); otherwise the recorded commit wins
+# and marketer says the option was ignored. A push passes its `before`; a schedule passes none.
+since="${INPUT_SINCE:-}"
+if [[ -z "$since" && "${EVENT_NAME:-}" == push ]]; then since="${EVENT_BEFORE_SHA:-}"; fi
+since_opt=()
+if [[ -n "$since" ]]; then since_opt=(--since "$since"); fi
+
 ephemeral=()
 if [[ "${INPUT_ALLOW_EPHEMERAL_DB:-false}" == true ]]; then ephemeral=(--allow-ephemeral-db); fi
 
@@ -45,6 +52,9 @@ case "${INPUT_COMMAND:-}" in
     preview=()
     if [[ -n "${INPUT_PREVIEW_DIR:-}" ]]; then preview=(--preview-dir "$INPUT_PREVIEW_DIR"); fi
     marketer plan "${campaigns[@]}" "${changed[@]}" "${preview[@]}" "${extra[@]}"
+    ;;
+  apply)
+    marketer apply "${since_opt[@]}" "${ephemeral[@]}" "${extra[@]}"
     ;;
   send)
     marketer send "${campaigns[@]}" "${changed[@]}" "${ephemeral[@]}" "${extra[@]}"
@@ -58,7 +68,7 @@ case "${INPUT_COMMAND:-}" in
     marketer events pull "${queue[@]}" "${ephemeral[@]}" "${extra[@]}"
     ;;
   *)
-    echo "::error::marketer action: unknown command \"${INPUT_COMMAND:-}\"; use validate, plan, send, dispatch or events-pull"
+    echo "::error::marketer action: unknown command \"${INPUT_COMMAND:-}\"; use validate, plan, apply, send, dispatch or events-pull"
     exit 2
     ;;
 esac

@@ -20,12 +20,13 @@ const runScript = readFileSync(path.join(REPO, 'action/run.sh'), 'utf8');
 
 /** The action's `command` input → the CLI command it runs. */
 const COMMANDS: Record<string, string[]> = {
-  validate: ['validate'], plan: ['plan'], send: ['send'], dispatch: ['dispatch'], 'events-pull': ['events', 'pull'],
+  validate: ['validate'], plan: ['plan'], apply: ['apply'], send: ['send'], dispatch: ['dispatch'], 'events-pull': ['events', 'pull'],
 };
 /** Inputs passed as a CLI option, and to which commands. */
 const OPTION_INPUTS: Record<string, string[]> = {
   'changed-since': ['validate', 'plan', 'send'],
-  'allow-ephemeral-db': ['send', 'dispatch', 'events-pull'],
+  since: ['apply'],
+  'allow-ephemeral-db': ['apply', 'send', 'dispatch', 'events-pull'],
   'queue-url': ['events-pull'],
 };
 /** Inputs that set the environment or the step rather than an option. */
@@ -104,13 +105,13 @@ describe('marketer init', () => {
     const used = new Map<string, string[]>();
     for (const [job, { steps }] of Object.entries(workflow.jobs)) {
       for (const step of steps) {
-        if (step.uses?.startsWith('actions/checkout@') && job !== 'dispatch') expect(step.with?.['fetch-depth'], job).toBe(0);
+        if (step.uses?.startsWith('actions/checkout@')) expect(step.with?.['fetch-depth'], job).toBe(0);
         if (step.uses !== 'marketer-dev/marketer@v1') continue;
         for (const key of Object.keys(step.with ?? {})) expect(Object.keys(action.inputs), `${job}: ${key}`).toContain(key);
         used.set(job, [...(used.get(job) ?? []), step.with!.command!]);
       }
     }
-    expect(Object.fromEntries(used)).toEqual({ review: ['validate', 'plan'], send: ['send'], dispatch: ['dispatch', 'events-pull'] });
+    expect(Object.fromEntries(used)).toEqual({ review: ['validate', 'plan'], apply: ['apply', 'events-pull'] });
   });
 
   it('lists the files it would overwrite and changes nothing, unless --force', async () => {

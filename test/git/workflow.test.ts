@@ -31,7 +31,7 @@ afterAll(async () => {
 
 interface Step {
   command: string;
-  event: 'pull_request' | 'push' | 'schedule';
+  event: 'pull_request' | 'push' | 'schedule' | 'workflow_dispatch';
   /** pull_request: the base sha; push: the commit before the push. */
   base?: string;
   database?: boolean;
@@ -192,7 +192,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
   });
 
   it('without DATABASE_URL on a runner, send, dispatch and events pull refuse; validate and plan use the embedded default', async () => {
-    for (const command of ['send', 'dispatch', 'events-pull']) {
+    for (const command of ['apply', 'send', 'dispatch', 'events-pull']) {
       const r = await runStep(repo, { command, event: command === 'send' ? 'push' : 'schedule', base, database: false, inputs: { 'queue-url': 'https://sqs.us-east-1.amazonaws.com/1/q' } });
       expect(r.code, command).toBe(2);
       expect(r.stderr).toContain(`Refusing to run "marketer ${command.replace('-', ' ')}" on a CI runner with the embedded database`);
@@ -222,4 +222,41 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(JSON.parse(d.stdout)).toMatchObject({ sent: 12, finished: [11] });
     expect((await sentTo()).Later).toBe(12);
   });
+});
+
+describe('the scaffolded workflow\'s apply job, when runs are lost', () => {
+  const repo = new GitRepo().write({
+    'marketer.yaml': 'concurrency: 4\nrate: 200\n',
+    'templates/simple.mjml': TEMPLATE,
+    '.gitignore': '.marketer/\noutbox/\n',
+  });
+
+  it('the first merge\'s run never happens: the scheduled apply sends both merges\' campaigns, once', async () => {
+    const start = repo.commit('start');
+    // First run, by hand (workflow_dispatch with the since input).
+    const first = await runStep(repo, { command: 'apply', event: 'workflow_dispatch', inputs: { since: start } });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.summary).toContain('## 🚀 marketer apply');
+
+    repo.write({ 'campaigns/one.yaml': campaign(21, { subject: 'Merge one' }) }).commit('Merge one');
+    const before2 = repo.head();
+    repo.write({ 'campaigns/two.yaml': campaign(22, { subject: 'Merge two' }) }).commit('Merge two');
+    // Merge one's push run was cancelled while pending; merge two's push run never started.
+    const scheduled = await runStep(repo, { command: 'apply', event: 'schedule', inputs: { args: '--json' } });
+    expect(scheduled.code, scheduled.stderr).toBe(0);
+    const doc = JSON.parse(scheduled.stdout);
+    expect(doc.range).toMatchObject({ base: start, head: repo.head(), from: 'applied' });
+    expect(doc.applied.map((a: { campaign: number }) => a.campaign).sort()).toEqual([21, 22]);
+    expect(scheduled.summary).toContain('| 21 | Campaign 21 | `campaigns/one.yaml` | added | 12 |');
+    expect(scheduled.summary).toContain(`Applied commit on \`main\`: \`${repo.head().slice(0, 12)}\`.`);
+    const counts = await sentTo();
+    expect([counts['Merge one'], counts['Merge two']]).toEqual([12, 12]);
+
+    // Merge two's push run turns up after all (--since its before): ignored, nothing sent twice.
+    const late = await runStep(repo, { command: 'apply', event: 'push', base: before2 });
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.stderr).toContain(`--since ${before2} is ignored`);
+    const again = await sentTo();
+    expect([again['Merge one'], again['Merge two']]).toEqual([12, 12]);
+  }, 300_000);
 });

@@ -45,7 +45,7 @@ export async function startSesEmulator(account: object = ACCOUNT): Promise<SesEm
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('aws-ses-v2-local did not start')), 15_000);
+    const timer = setTimeout(() => reject(new Error('aws-ses-v2-local did not start')), 60_000);
     child.stdout?.on('data', (d: Buffer) => {
       if (d.toString().includes('server running')) {
         clearTimeout(timer);
