@@ -76,37 +76,37 @@ describe('plan with a read-only database user and no unsubscribe secret', () => 
   const env = (url: string) => ({ ...sesEnv(ses.endpoint), MARKETER_UNSUBSCRIBE_SECRET: undefined, MARKETER_UNSUBSCRIBE_URL: undefined, DATABASE_URL: url });
 
   it('validate, plan and apply --plan work, write nothing, and say the links use a placeholder', async () => {
-    const v = await runCli(['validate', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) });
+    const v = await runCli(['validate', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) , timeoutMs: 300_000 });
     expect(v.code, v.stderr).toBe(0);
     expect(v.stderr).toContain('unsubscribe links are signed with a placeholder secret because MARKETER_UNSUBSCRIBE_SECRET is not set here');
 
-    const p = await runCli(['plan', 'campaigns/launch.yaml', '--json', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) });
+    const p = await runCli(['plan', 'campaigns/launch.yaml', '--json', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) , timeoutMs: 300_000 });
     expect(p.code, p.stderr).toBe(0);
     const plan = JSON.parse(p.stdout);
     expect(plan.audience).toBe(12);
     expect(plan.checks).toContainEqual({ name: 'unsubscribe secret', ok: true, detail: expect.stringContaining('a placeholder signs the links in this plan') });
     expect(plan.checks).toContainEqual(expect.objectContaining({ name: 'List-Unsubscribe headers', ok: true }));
 
-    const a = await runCli(['apply', '--plan', '--since', base, '--json', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) });
+    const a = await runCli(['apply', '--plan', '--since', base, '--json', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) , timeoutMs: 300_000 });
     expect(a.code, a.stderr).toBe(0);
     expect(JSON.parse(a.stdout)).toMatchObject({ plan: true, applied: [], unchanged: [{ file: 'campaigns/launch.yaml', campaign: 8 }] });
 
     // The role really cannot write: the same user is refused by apply, which records.
-    const w = await runCli(['apply', '--since', base, '--no-summary'], { cwd: repo.dir, env: { ...env(readOnlyUrl), MARKETER_UNSUBSCRIBE_SECRET: 'x' } });
+    const w = await runCli(['apply', '--since', base, '--no-summary'], { cwd: repo.dir, env: { ...env(readOnlyUrl), MARKETER_UNSUBSCRIBE_SECRET: 'x' } , timeoutMs: 300_000 });
     expect(w.code).toBe(1);
     expect(w.stderr).toMatch(/read-only transaction|permission denied/);
-  }, 300_000);
+  }, 900_000);
 
   it('a schema from another version, or none at all, is a clear error and is left alone', async () => {
     const before = await sql<{ value: string }>`SELECT value FROM marketer_meta WHERE key = 'schema'`.execute(t.db);
     await sql`UPDATE marketer_meta SET value = '{"hash":"older","result":{"engine":"postgres"}}' WHERE key = 'schema'`.execute(t.db);
     try {
-      const p = await runCli(['plan', 'campaigns/launch.yaml', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) });
+      const p = await runCli(['plan', 'campaigns/launch.yaml', '--no-summary'], { cwd: repo.dir, env: env(readOnlyUrl) , timeoutMs: 300_000 });
       expect(p.code).toBe(1);
       expect(p.stderr).toContain('The database schema is not the one this version of marketer expects (it was set up by another version), and this command never changes the schema.');
       expect(p.stderr).toContain('Run `marketer db migrate` (or the next `marketer apply`) with a database user that may change the schema');
       // Even a user that could write does not migrate from plan.
-      const owner = await runCli(['plan', 'campaigns/launch.yaml', '--no-summary'], { cwd: repo.dir, env: env(t.url) });
+      const owner = await runCli(['plan', 'campaigns/launch.yaml', '--no-summary'], { cwd: repo.dir, env: env(t.url) , timeoutMs: 300_000 });
       expect(owner.code).toBe(1);
       const meta = await sql<{ value: string }>`SELECT value FROM marketer_meta WHERE key = 'schema'`.execute(t.db);
       expect(meta.rows[0]!.value).toContain('"older"');
@@ -119,5 +119,5 @@ describe('plan with a read-only database user and no unsubscribe secret', () => 
     expect(empty.stderr).toContain('The database has no marketer schema yet, and this command never creates it.');
     const tables = await admin((c) => c.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`), emptyDb);
     expect(tables.rows[0].n).toBe(0);
-  }, 300_000);
+  }, 900_000);
 });
