@@ -72,7 +72,7 @@ export async function applyCampaigns(
       continue;
     }
     try {
-      const recorded = await recordCampaign(db, c, { allowChanged: o.allowChanged });
+      const recorded = await recordOnce(db, c, o.allowChanged);
       const enqueued = await enqueueDeliveries(db, c, o.now);
       result.applied.push({ ...row, enqueued, created: recorded.created });
     } catch (err) {
@@ -81,4 +81,17 @@ export async function applyCampaigns(
     }
   }
   return result;
+}
+
+/**
+ * Two runs applying the same new campaign at once both find no row and both insert it; the one
+ * that loses (unique violation 23505) records it again, now as an existing campaign.
+ */
+async function recordOnce(db: Kysely<Database>, c: CompiledCampaign['campaign'], allowChanged: boolean | undefined) {
+  try {
+    return await recordCampaign(db, c, { allowChanged });
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== '23505') throw err;
+    return recordCampaign(db, c, { allowChanged });
+  }
 }
