@@ -78,7 +78,8 @@ Examples:
       out.info('  marketer import subscribers.example.csv   # two example subscribers');
       out.info('  marketer plan campaigns/welcome.yaml      # audience, waves, checks');
       out.info('  marketer send campaigns/welcome.yaml      # to outbox/ until DATABASE_URL and SES are set');
-      out.info('Then push to GitHub and add the secrets listed at the top of .github/workflows/marketer.yml.');
+      out.info('Then push to GitHub, add the secrets and variables listed at the top of .github/workflows/marketer.yml,');
+      out.info('and start it once: Actions > marketer > Run workflow, with "since" = the current commit.');
     });
 }
 
