@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -64,19 +64,30 @@ function prepareAction(work: string): { actionDir: string; archive: string; key:
   return { actionDir, archive, key };
 }
 
+/** How many messages the SES endpoint holds; fails rather than guess. */
 async function sesStore(endpoint: string): Promise<number> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     http.get(`${endpoint}/store`, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => {
         try {
           resolve((JSON.parse(body) as { emails: unknown[] }).emails.length);
-        } catch {
-          resolve(0);
+        } catch (err) {
+          reject(err as Error);
         }
       });
-    }).on('error', () => resolve(0));
+    }).on('error', reject);
   });
+}
+
+/** Poll the endpoint, one request at a time, until it holds more than `before` messages. */
+async function firstSendAfter(endpoint: string, before: number, done: () => boolean): Promise<number | undefined> {
+  while (!done()) {
+    const n = await sesStore(endpoint).catch(() => before);
+    if (n > before) return performance.now();
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -123,6 +134,7 @@ async function main(): Promise<void> {
       git(repo, 'add', '-A');
       git(repo, 'commit', '-q', '-m', `campaign ${run}`);
       const before = await sesStore(endpoint);
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 
       const baseline = timed(() => spawnSync(process.execPath, ['-e', '0']));
       const t0 = performance.now();
@@ -136,19 +148,18 @@ async function main(): Promise<void> {
       });
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      let firstSend = 0;
-      const poll = setInterval(() => {
-        void sesStore(endpoint).then((n) => { if (n > before && !firstSend) firstSend = performance.now(); });
-      }, 25);
+      let closed = false;
+      const first = firstSendAfter(endpoint, before, () => closed);
       const [code] = (await once(child, 'close')) as [number | null];
-      clearInterval(poll);
       const end = performance.now();
+      closed = true;
+      let firstSend = (await first) ?? 0;
       if (code !== 0) throw new Error(`run.sh apply exited ${code}: ${stderr}`);
       if (!firstSend) firstSend = end;
       // Run 1 is the first apply (--since); it warms the OS page cache like a runner image does not.
       if (run === 1) continue;
       rows.push({ baseline, key: keyMs, restore, install, firstSend: firstSend - t1, total: firstSend - t0 });
-      console.log(`run ${run - 1}: node -e 0 ${secs(baseline)} | cache-key.sh ${secs(keyMs)} | restore ${secs(restore)} | install.sh ${secs(install)} | run.sh apply to first send ${secs(firstSend - t1)} (whole apply ${secs(end - t1)}, ${(await sesStore(endpoint)) - before} sent) | setup to first send ${secs(firstSend - t0)}`);
+      console.log(`run ${run - 1} (load average ${load}): node -e 0 ${secs(baseline)} | cache-key.sh ${secs(keyMs)} | restore ${secs(restore)} | install.sh ${secs(install)} | run.sh apply to first send ${secs(firstSend - t1)} (whole apply ${secs(end - t1)}, ${(await sesStore(endpoint).catch(() => NaN)) - before} sent) | setup to first send ${secs(firstSend - t0)}`);
     }
     const m = (k: keyof (typeof rows)[number]) => secs(median(rows.map((r) => r[k])));
     console.log(`\nmedian of ${rows.length}: node -e 0 ${m('baseline')}; cache-key.sh ${m('key')}; restore ${m('restore')}; install.sh ${m('install')}; run.sh apply to first send ${m('firstSend')}; from the action's first step to the first send ${m('total')}`);
