@@ -123,7 +123,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(readFileSync(path.join(p.previews, '8-launch.txt'), 'utf8')).toMatch(/^Subject: Launch day\nFrom: Test Sender <news@example.com>\n/);
     expect(existsSync(path.join(p.previews, '7-old.html'))).toBe(false);
     expect(await sentTo()).toEqual({});
-  });
+  }, 180_000);
 
   it('pull request: a broken campaign fails the step, with file:line in the summary', async () => {
     repo.git('checkout', '-q', '-b', 'broken');
@@ -138,7 +138,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(p.code).toBe(2);
     expect(p.summary).toContain('## ❌ marketer plan');
     expect(broken).toBe(repo.head());
-  });
+  }, 180_000);
 
   it('merge: send sends the changed campaign only; a re-run and a later unrelated merge send nothing', async () => {
     const s = await runStep(repo, { command: 'send', event: 'push', base, inputs: { args: '--json' } });
@@ -166,7 +166,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(later.summary).toContain(`No campaign changed since \`${pr.slice(0, 12)}\`.`);
     expect(unrelated).toBe(repo.head());
     expect(await sentTo()).toEqual({ 'Launch day': 12 });
-  });
+  }, 180_000);
 
   it('merge: a change to a campaign already sending is refused with an explanation; a new one still goes out', async () => {
     const before = repo.head();
@@ -183,7 +183,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(s.summary).toContain('> Give the changed campaign a new id to send it as a new campaign, or pass --allow-changed');
     expect(s.summary).toContain('| 10 | Campaign 10 | `campaigns/followup.yaml` | 12 | 12 | 12 | 0 | 0 | done |');
     expect(await sentTo()).toEqual({ 'Launch day': 12, 'Follow-up': 12 });
-  });
+  }, 180_000);
 
   it('a push that created the branch has no base: send refuses instead of sending every campaign', async () => {
     const s = await runStep(repo, { command: 'send', event: 'push', base: '0'.repeat(40) });
@@ -221,7 +221,7 @@ describe('the scaffolded GitHub workflow, run step by step', () => {
     expect(d.code, d.stderr).toBe(0);
     expect(JSON.parse(d.stdout)).toMatchObject({ sent: 12, finished: [11] });
     expect((await sentTo()).Later).toBe(12);
-  });
+  }, 180_000);
 });
 
 describe('the scaffolded workflow\'s apply job, when runs are lost', () => {
