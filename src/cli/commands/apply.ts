@@ -9,6 +9,8 @@ import { committedCampaignFiles, type CampaignFile } from '../../apply/campaign-
 import { currentBranch, isAncestor, resolveCommit } from '../../apply/git.js';
 import { inputError, isMarketerError } from '../../errors.js';
 import type { DispatchResult } from '../../sending/dispatch.js';
+import type { RateDecision } from '../../sending/preflight.js';
+import { preflightSend } from '../sender-preflight.js';
 import { applySummary } from '../apply-summary.js';
 import { campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, readOnlyDatabase, refuseEphemeralDatabase, ReportedExit, sendsNothing, withDatabase, type CommandContext } from '../context.js';
@@ -96,10 +98,17 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
     const files = changed?.campaigns ?? [];
     let problems: string[] = [];
     let result: ApplyCampaignsResult = { applied: [], missed: [], refused: [] };
+    let rate: RateDecision | undefined;
     try {
-      const compiled = files.length === 0 ? [] : await compileAll(ctx, files.map((c) => c.file), flags, changed, false);
+      let compiled = files.length === 0 ? [] : await compileAll(ctx, files.map((c) => c.file), flags, changed, false);
       const change = new Map(files.map((c) => [c.relFile, c.change]));
+      // The same pre-flight as send: the rate SES allows, and each From identity SES would accept.
+      const preflight = flags.plan ? undefined : await preflightSend(ctx, compiled.map((c) => c.campaign), flags.rate);
+      rate = preflight?.rate;
+      const unverified = compiled.filter((c) => preflight?.refused.has(c.campaign.id));
+      compiled = compiled.filter((c) => !unverified.includes(c));
       result = await applyCampaigns(db, compiled.map((c) => ({ compiled: c, change: change.get(c.campaign.relFile) ?? 'modified' })), { now: new Date(), plan: Boolean(flags.plan), allowChanged: flags.allowChanged });
+      result.refused.push(...unverified.map((c) => ({ campaign: c.campaign.id, file: c.campaign.relFile, error: preflight!.refused.get(c.campaign.id)! })));
     } catch (err) {
       // A bad file applies nothing new, and what is already running still goes out below.
       if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
@@ -121,7 +130,7 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
       } else if (!ctx.out.json && range.from !== 'behind') {
         ctx.out.info(`${head.slice(0, 12)} is not recorded as applied: the next run tries these campaigns again.`);
       }
-      dispatch = await runDispatch(ctx, db, flags, { allowChanged: flags.allowChanged });
+      dispatch = await runDispatch(ctx, db, flags, { allowChanged: flags.allowChanged, rate });
       if (!ctx.out.json) ctx.out.info(dispatch.campaigns.length === 0 && dispatch.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(dispatch)}`);
     }
     const recordedAfter = flags.plan ? recorded : await appliedCommit(db, branch);
