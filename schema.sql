@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS subscribers (
   -- `AT TIME ZONE timezone` in wave planning can never fail.
   timezone      text NOT NULL DEFAULT 'UTC',
   status        text NOT NULL DEFAULT 'active'
-                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained')),
+                CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained', 'forgotten')),
   tags          text[] NOT NULL DEFAULT '{}',
   attributes    jsonb NOT NULL DEFAULT '{}',
   source        text,
@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS subscribers (
 CREATE UNIQUE INDEX IF NOT EXISTS subscribers_email_key ON subscribers (lower(email));
 CREATE INDEX IF NOT EXISTS subscribers_tags_idx ON subscribers USING gin (tags);
 
--- Keyed by sha256(lower(address)) so that an erased person stays unmailable without keeping
--- the address itself.
+-- Keyed by marketer_address_hash(address) (below), so that an erased person stays unmailable
+-- without keeping the address itself.
 CREATE TABLE IF NOT EXISTS suppressions (
   email_hash  bytea PRIMARY KEY,
   reason      text NOT NULL CHECK (reason IN ('unsubscribed', 'bounced', 'complained', 'forgotten', 'manual')),
@@ -187,4 +187,60 @@ CREATE TABLE IF NOT EXISTS applied_commits (
   branch      text PRIMARY KEY,
   commit_sha  text NOT NULL,
   applied_at  timestamptz NOT NULL DEFAULT now()
+-- personal data
+-- A forgotten subscriber keeps a row with no personal data (email 'forgotten:<id>'), so that the
+-- ledger's deliveries, and with them every campaign's figures, survive the erasure.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'subscribers_status_check'
+                 AND pg_get_constraintdef(oid) LIKE '%forgotten%') THEN
+    ALTER TABLE subscribers DROP CONSTRAINT IF EXISTS subscribers_status_check;
+    ALTER TABLE subscribers ADD CONSTRAINT subscribers_status_check
+      CHECK (status IN ('active', 'unsubscribed', 'bounced', 'complained', 'forgotten'));
+  END IF;
+END $$;
+
+-- Addresses are stored only as HMAC-SHA256(key, sha256(lower(address))). The key is not in the
+-- database: each connection carries it as the session setting marketer.address_key, the HMAC's
+-- inner and outer key blocks in hex (src/db/address-hash.ts). Plain SQL functions, so the planner
+-- inlines them and matching a million subscribers stays one statement; no extension needed.
+CREATE OR REPLACE FUNCTION marketer_keyed(digest bytea) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT sha256(substring(decode(current_setting('marketer.address_key'), 'hex') FROM 65 FOR 64)
+                || sha256(substring(decode(current_setting('marketer.address_key'), 'hex') FROM 1 FOR 64) || digest))
+$$;
+CREATE OR REPLACE FUNCTION marketer_address_hash(address text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT marketer_keyed(sha256(convert_to(lower(address), 'UTF8')))
+$$;
+-- The same under the previous key while a secret is being rotated; NULL when there is none.
+CREATE OR REPLACE FUNCTION marketer_address_hash_previous(address text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN coalesce(current_setting('marketer.address_key_previous', true), '') = '' THEN NULL
+    ELSE sha256(substring(decode(current_setting('marketer.address_key_previous', true), 'hex') FROM 65 FOR 64)
+                || sha256(substring(decode(current_setting('marketer.address_key_previous', true), 'hex') FROM 1 FOR 64)
+                          || sha256(convert_to(lower(address), 'UTF8')))) END
+$$;
+
+-- Databases written before hashes were keyed hold bare sha256 values: marked 'bare' here (before
+-- anything keyed can be written) and converted in place on first use of a key.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM marketer_meta WHERE key = 'address_hashes') THEN
+    INSERT INTO marketer_meta (key, value)
+    SELECT 'address_hashes', CASE WHEN EXISTS (SELECT 1 FROM suppressions)
+                                    OR EXISTS (SELECT 1 FROM email_events WHERE recipient_hash IS NOT NULL)
+                                  THEN 'bare' ELSE 'keyed' END;
+  END IF;
+END $$;
+
+-- One row per erasure (`marketer subscribers forget`): when, and how many rows of each table
+-- were erased. Counts only, never who.
+CREATE TABLE IF NOT EXISTS erasures (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  requested   integer NOT NULL,
+  forgotten   integer NOT NULL,
+  not_found   integer NOT NULL,
+  rows        jsonb NOT NULL
 );

@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     await writeEvents(file, args.events, first);
     console.log(`wrote ${args.events.toLocaleString('en-US')} records (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, NO_COLOR: '1', CI: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', NO_COLOR: '1', CI: '1' };
     const loadBefore = loadavg()[0]!.toFixed(1);
     const ingest = await timeCli(['events', 'ingest', file, '--json'], env);
     if (ingest.code !== 0) throw new Error(`ingest failed: ${ingest.stderr}`);

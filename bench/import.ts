@@ -268,7 +268,7 @@ async function runMarketer(file: string, url: string, database: string): Promise
   const run = await runMeasured(['import', file, '--json'], {
     // cwd outside the repository: no marketer.yaml there can change what is measured.
     cwd: DATA_DIR,
-    env: { ...process.env, DATABASE_URL: url, MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
+    env: { ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
     onSpawn: (child) => { activeChild = child; },
   });
   activeChild = undefined;

@@ -21,6 +21,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { compileCampaign, loadCampaign } from '../src/campaigns/index.js';
+import { addressHashKeys, sessionOptions } from '../src/db/address-hash.js';
 import { loadConfig } from '../src/config/config.js';
 import { freePort, startEmbedded } from '../src/db/embedded.js';
 import type { Database } from '../src/db/types.js';
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     // 3. Enqueue time for ENQUEUE_ROWS subscribers (one INSERT … SELECT).
     const url2 = await freshDatabase(server.url, 'bench_enqueue');
     await seed(url2, ENQUEUE_ROWS);
-    const db2 = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url2, max: 2 }) }) });
+    const db2 = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url2, max: 2, options: sessionOptions(addressHashKeys(config)) }) }) });
     const campaign = await loadCampaign(path.join(ROOT, 'campaigns/weekly.yaml'), { ...config, databaseUrl: url2 });
     await recordCampaign(db2, campaign);
     const e0 = performance.now();

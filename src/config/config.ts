@@ -50,6 +50,14 @@ export interface Config {
    * signed with a placeholder instead of failing. Never read from a file or the environment.
    */
   unsubscribePlaceholder?: boolean;
+  /** Keys the HMAC of stored address hashes (MARKETER_HASH_SECRET; see src/db/address-hash.ts). */
+  hashSecret: string | undefined;
+  /** The secret hashes were written with before a rotation (still matched, never written). */
+  hashSecretPrevious: string | undefined;
+  /** 'full' keeps each SES event's details object (bounce diagnostics, recipients); 'none' keeps columns only. */
+  eventsPayload: 'none' | 'full';
+  /** Events older than this many days are dropped (undefined: kept). */
+  eventsRetentionDays: number | undefined;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'enum' | 'url';
@@ -92,6 +100,10 @@ export const CONFIG_KEYS = {
   sqs_queue_url: { kind: 'url' },
   sns_topic_arns: { kind: 'string' },
   api_token: { kind: 'string', envOnly: true },
+  hash_secret: { kind: 'string', envOnly: true },
+  hash_secret_previous: { kind: 'string', envOnly: true },
+  events_payload: { kind: 'enum', values: ['none', 'full'] },
+  events_retention: { kind: 'string' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -160,6 +172,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     problems.push('list_management_contact_list and list_management_topic go together: set both or neither.');
   }
   const dnsServers = parseDnsServers(str('dns_servers'), problems);
+  const retention = str('events_retention');
+  const eventsRetentionDays = retention === undefined ? undefined : parseRetention(retention, problems);
   if (problems.length > 0) {
     throw inputError('CONFIG_INVALID', `Invalid configuration${present ? ` in ${file}` : ''}:`, {
       details: problems,
@@ -194,6 +208,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sqsQueueUrl: str('sqs_queue_url'),
     snsTopicArns: str('sns_topic_arns')?.split(',').map((a) => a.trim()).filter(Boolean),
     apiToken: str('api_token'),
+    hashSecret: str('hash_secret'),
+    hashSecretPrevious: str('hash_secret_previous'),
+    eventsPayload: (str('events_payload') as 'none' | 'full' | undefined) ?? 'none',
+    eventsRetentionDays,
   };
 }
 
@@ -287,6 +305,19 @@ function parseDnsServers(value: string | undefined, problems: string[]): string[
     }
   }
   return servers.length > 0 ? servers : undefined;
+}
+
+/** `400d`, `56w`, `13m` (months of 30 days), `1y` (365 days), or `none`: whole days. */
+function parseRetention(value: string, problems: string[]): number | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === 'none' || v === 'off') return undefined;
+  const m = /^(\d{1,5})\s*(d|w|m|y)$/.exec(v);
+  const days = m ? Number(m[1]) * { d: 1, w: 7, m: 30, y: 365 }[m[2] as 'd' | 'w' | 'm' | 'y'] : NaN;
+  if (!Number.isInteger(days) || days < 1 || days > 36_500) {
+    problems.push(`events_retention: "${value}" is not a retention period (e.g. 400d, 56w, 13m, 1y, or none).`);
+    return undefined;
+  }
+  return days;
 }
 
 export function isValidZone(zone: string): boolean {

@@ -5,6 +5,8 @@ import { isMarketerError, MarketerError } from '../errors.js';
 import { startEmbedded, type EmbeddedServer } from './embedded.js';
 import { migrate, type MigrateResult } from './migrate.js';
 import { withDbRetry } from './retry.js';
+import { addressHashKeys, prepareAddressHashes, sessionOptions } from './address-hash.js';
+import { maskUrl, maskUrlsIn } from './mask-url.js';
 import type { Database } from './types.js';
 
 // timestamptz and bigint stay as pg returns them (Date, string); numeric counts come back as
@@ -32,11 +34,13 @@ export interface OpenOptions {
 export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<DbHandle> {
   let embedded: EmbeddedServer | undefined;
   let url = config.databaseUrl;
+  // Before the server starts: a missing secret is a configuration error, not a database one.
+  const keys = addressHashKeys(config, { readOnly: options.migrate === 'check' });
   if (!url) {
     embedded = await startEmbedded({ dataDir: `${config.dataDir}/pg`, port: config.embeddedPort, onLog: options.onLog });
     url = embedded.url;
   }
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'marketer' });
+  const pool = new pg.Pool({ ...withSessionOptions(url, sessionOptions(keys)), max: options.poolSize ?? 10, application_name: 'marketer' });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onLog?.(`postgres pool: ${err.message}`));
   // A connection reset while a client is checked out between two statements would otherwise be
@@ -53,25 +57,37 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   try {
     await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
     const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check' }));
+    // A read-only check (plan on a read-only user) neither converts nor records anything.
+    if (options.migrate !== false && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys));
     return { db, pool, embedded, migration, close };
   } catch (err) {
     await close().catch(() => undefined);
     if (isMarketerError(err)) throw err;
     const code = (err as { code?: string }).code;
-    throw new MarketerError('DB_CONNECT_FAILED', `Cannot use the database${config.databaseUrl ? ` at ${redactUrl(config.databaseUrl)}` : ''}: ${(err as Error).message}${code ? ` (SQLSTATE ${code})` : ''}`, {
+    throw new MarketerError('DB_CONNECT_FAILED', `Cannot use the database${config.databaseUrl ? ` at ${redactUrl(config.databaseUrl)}` : ''}: ${maskUrlsIn((err as Error).message)}${code ? ` (SQLSTATE ${code})` : ''}`, {
       cause: err,
       hint: config.databaseUrl ? 'Check DATABASE_URL (host, port, credentials) and that the server is running.' : undefined,
     });
   }
 }
 
-/** A connection URL with the password masked, for messages. */
-export function redactUrl(url: string): string {
+/**
+ * The address-hash key travels as session settings in the startup `options`. pg lets options in
+ * the URL win over the ones given beside it, so a URL with its own options gets ours appended.
+ */
+function withSessionOptions(url: string, extra: string): { connectionString: string; options?: string } {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    const own = u.searchParams.get('options');
+    if (own !== null) {
+      u.searchParams.set('options', `${own} ${extra}`);
+      return { connectionString: u.toString() };
+    }
   } catch {
-    return '<unparseable DATABASE_URL>';
+    // pg reports an unparseable URL itself.
   }
+  return { connectionString: url, options: extra };
 }
+
+/** A connection URL with every secret masked, for messages. */
+export const redactUrl = maskUrl;

@@ -4,7 +4,7 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type TimestampDefault = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json = ColumnType<Record<string, unknown>, string | Record<string, unknown>, string | Record<string, unknown>>;
 
-export type SubscriberStatus = 'active' | 'unsubscribed' | 'bounced' | 'complained';
+export type SubscriberStatus = 'active' | 'unsubscribed' | 'bounced' | 'complained' | 'forgotten';
 export type SuppressionReason = 'unsubscribed' | 'bounced' | 'complained' | 'forgotten' | 'manual';
 export type CampaignStatus = 'running' | 'paused' | 'done';
 export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'skipped' | 'unknown';

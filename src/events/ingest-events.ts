@@ -10,6 +10,8 @@ export interface IngestOptions {
   softBounceLimit: number;
   /** The SES list-management topic we send to: opting out of it unsubscribes. */
   topic?: string | undefined;
+  /** Store each event's details object (config events_payload: full); default: columns only. */
+  keepPayload?: boolean | undefined;
 }
 
 export interface IngestCounts {
@@ -183,7 +185,7 @@ async function storeAndApply(trx: Trx, matched: Matched[], options: IngestOption
   // so a replay inserts nothing and RETURNING tells which rows are new.
   const inserted = await sql<{ dedupe_key: string; time: Date }>`
     INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, recipient_hash, bounce_type, bounce_subtype, link, payload)
-    SELECT t, k, ty, c, d, m, CASE WHEN r IS NULL THEN NULL ELSE sha256(convert_to(lower(r), 'UTF8')) END, bt, bs, l, p::jsonb
+    SELECT t, k, ty, c, d, m, marketer_address_hash(r), bt, bs, l, p::jsonb
     FROM unnest(
       ${col((m) => m.event.time.toISOString())}::timestamptz[],
       ${col((m) => m.event.dedupeKey)}::text[],
@@ -195,7 +197,7 @@ async function storeAndApply(trx: Trx, matched: Matched[], options: IngestOption
       ${col((m) => m.event.bounce?.type ?? null)}::text[],
       ${col((m) => m.event.bounce?.subType ?? null)}::text[],
       ${col((m) => m.event.click?.link ?? null)}::text[],
-      ${col((m) => (m.event.payload === undefined ? null : JSON.stringify(m.event.payload)))}::text[]
+      ${col((m) => (m.event.payload === undefined || !options.keepPayload ? null : JSON.stringify(m.event.payload)))}::text[]
     ) AS u(t, k, ty, c, d, m, r, bt, bs, l, p)
     ON CONFLICT (dedupe_key, time) DO NOTHING
     RETURNING dedupe_key, time`.execute(trx);

@@ -14,7 +14,7 @@ export function matchesAudience(a: Audience): RawBuilder<boolean> {
 }
 
 /** True for an address in `suppressions` (alias `s` for subscribers). */
-export const isSuppressed = sql<boolean>`EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(s.email), 'UTF8')))`;
+export const isSuppressed = sql<boolean>`EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash IN (marketer_address_hash(s.email), marketer_address_hash_previous(s.email)))`;
 
 /**
  * The UTC instant a subscriber's wave fires, computed in SQL so a million rows plan in one

@@ -61,7 +61,7 @@ export async function claimDeliveries(
     SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at, claimed.attempts,
            s.email, s.first_name, s.last_name, s.timezone, s.attributes,
            (s.status <> 'active' OR EXISTS (
-              SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(s.email), 'UTF8')))) AS suppressed
+              SELECT 1 FROM suppressions p WHERE p.email_hash IN (marketer_address_hash(s.email), marketer_address_hash_previous(s.email)))) AS suppressed
     FROM claimed JOIN subscribers s ON s.id = claimed.subscriber_id
     ORDER BY claimed.due_at`.execute(db);
   return rows;

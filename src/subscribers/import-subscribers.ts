@@ -350,7 +350,7 @@ WITH src AS (
 ), classified AS (
   SELECT src.*,
          (EXISTS (SELECT 1 FROM subscribers x WHERE lower(x.email) = lower(src.email) AND x.status <> 'active')
-          OR EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = sha256(convert_to(lower(src.email), 'UTF8')))) AS suppressed
+          OR EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash IN (marketer_address_hash(src.email), marketer_address_hash_previous(src.email)))) AS suppressed
   FROM src
 ), merged AS (
   INSERT INTO subscribers AS s (email, first_name, last_name, timezone, tags, attributes, source, consent_at, consent_ip, consent_text)

@@ -3,7 +3,7 @@ import type { Database, SubscriberStatus } from '../db/types.js';
 
 /**
  * What a bounce, a complaint or an unsubscribe does, in one place: mark the subscriber, add a
- * suppression (keyed by the hash of the lower-cased address, so it outlives the subscriber row),
+ * suppression (keyed by an HMAC of the lower-cased address, so it outlives the subscriber row),
  * and skip the subscriber's still-queued deliveries. The sender re-checks suppressions at claim
  * time; skipping queued rows as well makes `stats` and `plan` show them at once.
  */
@@ -70,7 +70,7 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
     const list = [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const inserted = await sql`
       INSERT INTO suppressions (email_hash, reason, detail)
-      SELECT sha256(convert_to(e, 'UTF8')), r, d
+      SELECT marketer_address_hash(e), r, d
       FROM unnest(${list.map(([e]) => e)}::text[], ${list.map(([, v]) => v.reason)}::text[], ${list.map(([, v]) => v.detail)}::text[]) AS u(e, r, d)
       ON CONFLICT (email_hash) DO NOTHING`.execute(db);
     result.suppressions = Number(inserted.numAffectedRows ?? 0);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TEST_HASH_SECRET } from './hash-key.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/marketer.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,6 +26,7 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
     if (k.startsWith('MARKETER_') || k.startsWith('AWS_') || k === 'DATABASE_URL' || k === 'GITHUB_ACTIONS' || k === 'CI') continue;
     env[k] = v;
   }
+  env.MARKETER_HASH_SECRET = TEST_HASH_SECRET;
   env.NO_COLOR = '1';
   env.FORCE_COLOR = '0';
   for (const [k, v] of Object.entries(extra)) {

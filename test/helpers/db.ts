@@ -3,6 +3,8 @@ import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { inject } from 'vitest';
 import type { Database } from '../../src/db/types.js';
+import { sessionOptions } from '../../src/db/address-hash.js';
+import { TEST_HASH_KEYS } from './hash-key.js';
 
 export interface TestDb {
   /** Connection URL of this file's own database (pass as DATABASE_URL to the CLI). */
@@ -27,7 +29,8 @@ export async function createTestDb(): Promise<TestDb> {
   await admin.query(`CREATE DATABASE ${name} TEMPLATE marketer_template`);
   await admin.end();
   const url = withDatabase(adminUrl, name);
-  const pool = new pg.Pool({ connectionString: url, max: 5 });
+  // The same address-hash key as the CLI gets from cleanEnv(), so both see the same hashes.
+  const pool = new pg.Pool({ connectionString: url, max: 5, options: sessionOptions(TEST_HASH_KEYS) });
   // close() drops the database WITH (FORCE); a connection still closing then gets FATAL 57P01,
   // which is expected and must not surface as an unhandled error.
   pool.on('error', () => undefined);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   }
   await sql`INSERT INTO subscribers (email, timezone, tags, status) VALUES ('gone@example.com', 'UTC', '{newsletter}', 'unsubscribed'), ('bounced@example.com', 'UTC', '{newsletter}', 'bounced')`.execute(t.db);
   await sql`INSERT INTO subscribers (email, timezone, tags) VALUES ('sup@example.com', 'UTC', '{newsletter}'), ('other@example.com', 'UTC', '{other}')`.execute(t.db);
-  await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('sup@example.com', 'UTF8')), 'forgotten')`.execute(t.db);
+  await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('sup@example.com'), 'forgotten')`.execute(t.db);
 });
 afterAll(async () => {
   await ses?.stop();

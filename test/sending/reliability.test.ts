@@ -166,13 +166,13 @@ describe('send and dispatch under failure', () => {
   it('never mails the suppressed, even when suppressed between enqueue and send', async () => {
     await seed(20);
     await sql`UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'user1@example.com'`.execute(s.t.db);
-    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user2@example.com', 'UTF8')), 'complained')`.execute(s.t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('user2@example.com'), 'complained')`.execute(s.t.db);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
     const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(enq.stdout).enqueued).toBe(18);
     // After enqueue: one unsubscribes, one address is suppressed (forgotten).
     await sql`UPDATE subscribers SET status = 'bounced' WHERE email = 'user3@example.com'`.execute(s.t.db);
-    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('user4@example.com', 'UTF8')), 'forgotten')`.execute(s.t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('user4@example.com'), 'forgotten')`.execute(s.t.db);
     await sql`UPDATE deliveries SET due_at = now()`.execute(s.t.db);
     const r = await runCli(['dispatch', '--json'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);

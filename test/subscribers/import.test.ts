@@ -84,7 +84,7 @@ describe('marketer import', () => {
     await importJson(csv('s1.csv', 'email\nunsub@example.com\nbounce@example.com\nok@example.com\n'));
     await t.db.updateTable('subscribers').set({ status: 'unsubscribed' }).where('email', '=', 'unsub@example.com').execute();
     await t.db.updateTable('subscribers').set({ status: 'bounced' }).where('email', '=', 'bounce@example.com').execute();
-    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (sha256(convert_to('forgotten@example.com', 'UTF8')), 'forgotten')`.execute(t.db);
+    await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('forgotten@example.com'), 'forgotten')`.execute(t.db);
     const r = await importJson(csv('s2.csv', 'email,first_name\nUnsub@example.com,U\nbounce@example.com,B\nFORGOTTEN@example.com,F\nok@example.com,O\n'));
     expect(r).toMatchObject({ inserted: 0, updated: 1, suppressed: 3 });
     const rows = await subscribers();

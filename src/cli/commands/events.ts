@@ -60,7 +60,7 @@ Examples:
       const ctx = commandContext(cmd);
       await withDatabase(ctx, async ({ db }) => {
         const progress = ctx.out.progress('Ingesting events');
-        const result = await ingestBatches(db, readRecordFile(file, process.stdin), { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic }, (t) =>
+        const result = await ingestBatches(db, readRecordFile(file, process.stdin), { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' }, (t) =>
           progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
         );
         progress.done();
@@ -115,7 +115,7 @@ Examples:
             waitSeconds: opts.waitSeconds,
             follow: Boolean(opts.follow),
             signal: stop.signal,
-            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic },
+            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' },
             onBatch: (t) => progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
           });
           progress.done();

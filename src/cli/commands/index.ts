@@ -11,6 +11,7 @@ type Register = (program: Command) => void;
 export const commandModules: { name: string; load: () => Promise<Register> }[] = [
   { name: 'init', load: async () => (await import('./init.js')).registerInit },
   { name: 'import', load: async () => (await import('./import.js')).registerImport },
+  { name: 'subscribers', load: async () => (await import('./subscribers.js')).registerSubscribers },
   { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
   { name: 'preview', load: async () => (await import('./preview.js')).registerPreview },
   { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },

@@ -46,7 +46,7 @@ Examples:
             db,
             unsubscribeSecret: ctx.config.unsubscribeSecret,
             apiToken: ctx.config.apiToken,
-            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic },
+            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' },
             fetchCert: httpsCertFetcher(),
             confirmSubscription: (url) => confirmSubscription(url),
             snsTopicArns: ctx.config.snsTopicArns,
