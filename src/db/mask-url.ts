@@ -23,5 +23,9 @@ export function maskUrl(url: string): string {
 
 /** Every database URL inside a piece of text (an error message), masked. */
 export function maskUrlsIn(text: string): string {
-  return text.replace(/\bpostgres(?:ql)?:\/\/[^\s'"<>]+/gi, (m) => maskUrl(m));
+  return text.replace(/\bpostgres(?:ql)?:\/\/[^\s'"<>]+/gi, (m) => {
+    // Sentence punctuation after a URL is not part of it.
+    const tail = /[).,;:]+$/.exec(m)?.[0] ?? '';
+    return maskUrl(m.slice(0, m.length - tail.length)) + tail;
+  });
 }

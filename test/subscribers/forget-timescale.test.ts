@@ -30,7 +30,7 @@ beforeAll(async () => {
   const inputs = records.flatMap((r, i) => unwrapRecords(r, `item ${i + 1}`).records);
   const r = await ingestRecords(db, inputs, { softBounceLimit: 3, keepPayload: true });
   expect(r).toMatchObject({ ingested: records.length, malformed: 0 });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await db?.destroy();

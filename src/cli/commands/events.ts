@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { ingestBatches, type IngestResult } from '../../events/ingest-events.js';
 import { readRecordFile } from '../../events/file-source.js';
 import { recountRollups } from '../../reports/recount-rollups.js';
+import { pruneEvents, type PruneResult } from '../../events/prune-events.js';
+import { parseRetention } from '../../config/config.js';
 import { inputError } from '../../errors.js';
 import { commandContext, refuseEphemeralDatabase, withDatabase, type CommandContext } from '../context.js';
 import { formatNumber } from '../output.js';
@@ -10,10 +12,10 @@ import { campaignIdOf } from './stats.js';
 
 const MAX_PROBLEMS_SHOWN = 20;
 
-function report(ctx: CommandContext, r: IngestResult, verb: string): void {
+function report(ctx: CommandContext, r: IngestResult, verb: string, pruned?: PruneResult): void {
   if (ctx.out.json) {
     const { problems, ...counts } = r;
-    ctx.out.printJson({ ...counts, problems });
+    ctx.out.printJson({ ...counts, problems, ...(pruned ? { pruned: prunedJson(pruned) } : {}) });
     return;
   }
   for (const p of r.problems.slice(0, MAX_PROBLEMS_SHOWN)) ctx.out.warn(`${p.position}: skipped malformed record: ${p.reason}`);
@@ -27,6 +29,24 @@ function report(ctx: CommandContext, r: IngestResult, verb: string): void {
   ctx.out.info(`${chalk.green('✔')} ${verb} ${formatNumber(r.ingested)} event${r.ingested === 1 ? '' : 's'} (${parts.join(', ')}).`);
   if (r.settled > 0) ctx.out.info(`  Settled ${formatNumber(r.settled)} send${r.settled === 1 ? '' : 's'} whose outcome was unknown.`);
   if (r.suppressed > 0) ctx.out.info(`  Suppressed ${formatNumber(r.suppressed)} address${r.suppressed === 1 ? '' : 'es'} (hard bounces, complaints, unsubscribes).`);
+  if (pruned) ctx.out.info(`  ${prunedLine(pruned)}`);
+}
+
+function prunedJson(p: PruneResult) {
+  return { engine: p.engine, cutoff: p.cutoff, deleted: p.deleted, dropped_chunks: p.droppedChunks };
+}
+
+function prunedLine(p: PruneResult): string {
+  return p.engine === 'timescaledb'
+    ? `Dropped ${formatNumber(p.droppedChunks)} chunk${p.droppedChunks === 1 ? '' : 's'} of events older than ${p.cutoff}.`
+    : `Deleted ${formatNumber(p.deleted)} event${p.deleted === 1 ? '' : 's'} older than ${p.cutoff}.`;
+}
+
+function retentionDays(v: string): number {
+  const problems: string[] = [];
+  const days = parseRetention(v, problems);
+  if (days === undefined || problems.length > 0) throw inputError('BAD_OPTION', `--older-than "${v}" is not a period (e.g. 400d, 56w, 13m, 1y).`);
+  return days;
 }
 
 function positiveInt(name: string, min: number, max: number) {
@@ -119,11 +139,43 @@ Examples:
             onBatch: (t) => progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
           });
           progress.done();
-          report(ctx, result, 'Pulled');
+          // Retention runs where events arrive, so a scheduled pull is all it takes.
+          const days = ctx.config.eventsRetentionDays;
+          report(ctx, result, 'Pulled', days === undefined ? undefined : await pruneEvents(db, { olderThanDays: days }));
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
         }
+      });
+    });
+
+  events
+    .command('prune')
+    .description('Delete events older than events_retention (or --older-than); report rollups are kept')
+    .option('--older-than <period>', 'e.g. 400d, 56w, 13m, 1y (default: events_retention in marketer.yaml)', retentionDays)
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+On TimescaleDB whole chunks are dropped and a retention policy (drop_chunks) is kept in step with
+the period; on plain Postgres rows are deleted in batches. \`events pull\` does the same after each
+pull when events_retention is set. Campaign figures (marketer stats) do not change.
+
+Examples:
+  $ marketer events prune --older-than 400d
+  $ MARKETER_EVENTS_RETENTION=13m marketer events prune --json
+`,
+    )
+    .action(async (opts: { olderThan?: number }, cmd: Command) => {
+      const ctx = commandContext(cmd);
+      const days = opts.olderThan ?? ctx.config.eventsRetentionDays;
+      if (days === undefined) throw inputError('NO_RETENTION', 'No retention period.', { hint: 'Pass --older-than 400d, or set events_retention in marketer.yaml (or MARKETER_EVENTS_RETENTION).' });
+      await withDatabase(ctx, async ({ db }) => {
+        const progress = ctx.out.progress('Pruning events');
+        const r = await pruneEvents(db, { olderThanDays: days, onProgress: (n) => progress.update(`${formatNumber(n)} deleted`) });
+        progress.done();
+        if (ctx.out.json) ctx.out.printJson(prunedJson(r));
+        else ctx.out.info(`${chalk.green('✔')} ${prunedLine(r)}`);
       });
     });
 
