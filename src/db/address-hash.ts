@@ -49,7 +49,8 @@ function dataFolderKey(dataDir: string, create: boolean): AddressHashKey | undef
   const file = path.join(dataDir, KEY_FILE);
   if (!existsSync(file)) {
     if (!create) return undefined;
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // The folder keeps its usual mode: as root, the embedded server's own user must pass through it.
+    mkdirSync(dataDir, { recursive: true });
     try {
       writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
     } catch (err) {

@@ -6,6 +6,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, PASSWORD_FILE, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { KEY_FILE } from '../../src/db/address-hash.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
  * Another local user must not get into the embedded database: not with the password older
@@ -97,5 +99,21 @@ describe.skipIf(!isRoot || !hasSu)('the embedded database', () => {
     const upgraded = readFileSync(file, 'utf8').trim();
     expect(upgraded).toMatch(/^[0-9a-f]{48}$/);
     expect(probeAsNobody(server.port, dataDir, ['marketer']).connect.marketer).toBe('28P01');
+  });
+
+  it('works from a fresh checkout with no secret set: the address-hash key is made 0600 beside the data', async () => {
+    const repo = mkdtempSync(path.join(dir, 'repo-'));
+    chmodSync(repo, 0o711);
+    const r = await runCli(['subscribers', 'unsubscribe', 'someone@example.com', '--json'], {
+      cwd: repo,
+      env: { MARKETER_HASH_SECRET: undefined, MARKETER_EMBEDDED_PORT: String(await freePort()) },
+      timeoutMs: 300_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ unsubscribed: 0, not_found: 1 });
+    const key = path.join(repo, '.marketer', KEY_FILE);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    expect(readFileSync(key, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(path.join(repo, '.marketer', 'pg', PASSWORD_FILE)).mode & 0o777).toBe(0o600);
   });
 });

@@ -46,6 +46,9 @@ describe('events prune on plain Postgres', () => {
     writeFileSync(path.join(dir, 'e.jsonl'), jsonl(records));
     const env = { DATABASE_URL: t.url };
     expect((await runCli(['events', 'ingest', path.join(dir, 'e.jsonl'), '--json'], { cwd: dir, env })).code).toBe(0);
+    // By default an event keeps its columns only: no recipients, no bounce diagnostics.
+    const payloads = await sql<{ n: number }>`SELECT count(*)::int AS n FROM email_events WHERE payload IS NOT NULL`.execute(t.db);
+    expect(payloads.rows[0]!.n).toBe(0);
     const before = await Promise.all([7, 8].map((id) => runCli(['stats', String(id), '--json'], { cwd: dir, env })));
 
     const bad = await runCli(['events', 'prune', '--older-than', '5 fortnights'], { cwd: dir, env });

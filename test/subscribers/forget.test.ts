@@ -76,6 +76,14 @@ describe('subscribers forget', () => {
     const hashed = await sql<{ n: number }>`SELECT count(*)::int AS n FROM email_events WHERE recipient_hash IS NOT NULL`.execute(s.t.db);
     expect(hashed.rows[0]!.n).toBe(records.length);
 
+    const access = await runCli(['subscribers', 'export', 'ZELDA.quixote@example.com', '--json'], { cwd: dir, env });
+    expect(access.code, access.stderr).toBe(0);
+    const doc = JSON.parse(access.stdout);
+    expect(doc.subscriber).toMatchObject({ first_name: 'Zelda', last_name: 'Quixote', status: 'unsubscribed', tags: ['newsletter'],
+      attributes: { company: 'Quixote Windmills Ltd' }, consent: { ip: '203.0.113.77', text: 'Signed up at the fair' } });
+    expect(doc.deliveries).toMatchObject([{ campaign_id: 7, status: 'sent', wave_timezone: 'Europe/Berlin' }]);
+    expect(doc.events.map((e: { type: string }) => e.type).sort()).toEqual(['Bounce', 'Click', 'Delivery', 'Open', 'Subscription']);
+    expect(doc.suppression).toMatchObject({ reason: 'unsubscribed' });
     const statsBefore = await runCli(['stats', '7', '--json'], { cwd: dir, env });
     expect(statsBefore.code, statsBefore.stderr).toBe(0);
     const othersBefore = await sql`SELECT * FROM subscribers WHERE lower(email) <> ${TARGET.toLowerCase()} ORDER BY id`.execute(s.t.db);
@@ -123,6 +131,10 @@ describe('subscribers forget', () => {
     expect(JSON.parse(repeat.stdout)).toMatchObject({ forgotten: 0, not_found: 1 });
     const gus = await runCli(['subscribers', 'show', 'gus@example.net', '--json'], { cwd: dir, env });
     expect(JSON.parse(gus.stdout)).toMatchObject({ subscriber: { email: 'gus@example.net', first_name: 'Gus', status: 'active' }, suppression: null });
+    const unsub = await runCli(['subscribers', 'unsubscribe', 'GUS@example.net', 'hal@example.net', '--json'], { cwd: dir, env });
+    expect(JSON.parse(unsub.stdout)).toEqual({ unsubscribed: 1, already: 0, not_found: 1, skipped_deliveries: 0 });
+    const reimport = await runCli(['import', writeFile('r.csv', 'email\ngus@example.net\nhal@example.net\n'), '--json'], { cwd: dir, env });
+    expect(JSON.parse(reimport.stdout)).toMatchObject({ inserted: 0, suppressed: 2 });
     const none = await runCli(['subscribers', 'forget', '--json'], { cwd: dir, env });
     expect(none.code).toBe(2);
   });
