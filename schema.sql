@@ -187,6 +187,8 @@ CREATE TABLE IF NOT EXISTS applied_commits (
   branch      text PRIMARY KEY,
   commit_sha  text NOT NULL,
   applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- personal data
 -- A forgotten subscriber keeps a row with no personal data (email 'forgotten:<id>'), so that the
 -- ledger's deliveries, and with them every campaign's figures, survive the erasure.
