@@ -41,3 +41,7 @@ BEGIN
       if_not_exists => TRUE);
   END IF;
 END $$;
+
+-- Real-time: hours the refresh policy has not materialised yet (the last one, or every hour
+-- before the first refresh) are read from email_events, so reports never lag ingest.
+ALTER MATERIALIZED VIEW email_events_hourly SET (timescaledb.materialized_only = false);

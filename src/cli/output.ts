@@ -82,6 +82,4 @@ function visibleLength(s: string): number {
   return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 
-export function formatNumber(n: number): string {
-  return n.toLocaleString('en-US');
-}
+export { formatNumber } from './format.js';

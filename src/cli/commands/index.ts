@@ -21,6 +21,7 @@ export const commandModules: { name: string; load: () => Promise<Register> }[] =
   { name: 'dispatch', load: async () => (await import('./dispatch.js')).registerDispatch },
   { name: 'events', load: async () => (await import('./events.js')).registerEvents },
   { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
+  { name: 'report', load: async () => (await import('./report.js')).registerReport },
   { name: 'serve', load: async () => (await import('./serve.js')).registerServe },
   { name: 'db', load: async () => (await import('./db.js')).registerDb },
 ];

@@ -1,0 +1,60 @@
+/**
+ * Numbers, plurals, sizes, rates and durations as the terminal shows them: one place, so every
+ * command says "1 row", "2 rows" and "12,345" the same way.
+ */
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/** 12345 → "12,345"; fractions keep up to two digits (1234.5 → "1,234.5"). */
+export function formatNumber(n: number): string {
+  return Number.isInteger(n) ? integer.format(n) : n.toLocaleString('en-US', { maximumFractionDigits: 2 });
+}
+
+/**
+ * "1 row", "2 rows", "1,000 deliveries": the count with thousands separators and the noun in
+ * the right number. `plural` defaults to the English rules marketer's nouns need (-s, -y → -ies,
+ * -s/-x/-ch/-sh → -es).
+ */
+export function plural(count: number, singular: string, pluralForm?: string): string {
+  return `${formatNumber(count)} ${count === 1 ? singular : (pluralForm ?? pluralOf(singular))}`;
+}
+
+function pluralOf(word: string): string {
+  if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ies`;
+  if (/(s|x|ch|sh)$/.test(word)) return `${word}es`;
+  return `${word}s`;
+}
+
+/** 0.1234 → "12.3%"; null (no denominator) → "–". */
+export function formatPercent(fraction: number | null, digits = 1): string {
+  return fraction === null || !Number.isFinite(fraction) ? '–' : `${(fraction * 100).toFixed(digits)}%`;
+}
+
+/** 1536 → "1.5 KB" (powers of 1,024, as file managers show them). */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  return u === 0 ? `${formatNumber(v)} bytes` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** 125.4 per second → "125/s"; small rates keep one decimal ("0.5/s"). */
+export function formatRate(perSecond: number): string {
+  if (!Number.isFinite(perSecond) || perSecond <= 0) return '0/s';
+  return perSecond < 10 ? `${perSecond.toFixed(1)}/s` : `${formatNumber(Math.round(perSecond))}/s`;
+}
+
+/** Seconds as "45s", "3m 05s", "2h 07m", "3d 04h": short enough for a progress line. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d ${pad(Math.floor((s % 86_400) / 3600))}h`;
+}
