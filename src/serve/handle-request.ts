@@ -11,6 +11,7 @@ import { SnsVerifyError, verifySnsMessage, type CertFetcher } from '../events/sn
 import { campaignStats } from '../reports/campaign-stats.js';
 import { parseSinceTime } from '../reports/parse-since.js';
 import { recordUnsubscribe } from '../subscribers/suppress.js';
+import { handleReportRequest } from './report-route.js';
 
 export interface ServeDeps {
   db: Kysely<Database>;
@@ -210,6 +211,7 @@ async function route(deps: ServeDeps, req: IncomingMessage, res: ServerResponse,
     }
     return;
   }
+  if (await handleReportRequest(deps, req, res, url)) return;
   throw new HttpError(404, 'not found');
 }
 

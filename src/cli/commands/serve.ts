@@ -9,7 +9,7 @@ import { commandContext, withDatabase } from '../context.js';
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('HTTP endpoints: one-click unsubscribe, SNS event notifications, a stats API, a health check')
+    .description('HTTP endpoints: one-click unsubscribe, SNS event notifications, a stats API, campaign reports, a health check')
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <host>', 'address to bind: loopback by default; 0.0.0.0 exposes it on every interface', '127.0.0.1')
     .addHelpText(
@@ -20,6 +20,8 @@ Endpoints:
   POST /sns                        SNS HTTPS subscription for SES events (signature verified)
   GET  /api/campaigns/<id>/stats   same document as "marketer stats <id> --json";
                                    needs "Authorization: Bearer $MARKETER_API_TOKEN" (unset: off)
+  GET  /reports/<id>?tz=<zone>     the "marketer report" page; open it once with
+                                   ?token=$MARKETER_API_TOKEN (kept as a cookie for 12 h)
   GET  /healthz
 
 It listens on 127.0.0.1 (loopback) unless --host says otherwise: put it behind a
