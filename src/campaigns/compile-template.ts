@@ -1,5 +1,6 @@
 import { runMjml } from './run-mjml.js';
 import type { Problem } from './problems.js';
+import { restylePreheader } from './preheader-style.js';
 
 export interface MjmlResult {
   html: string | undefined;
@@ -100,7 +101,7 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       });
     }
   }
-  return { html, problems, sources };
+  return { html: html === undefined ? undefined : restylePreheader(html), problems, sources };
 }
 
 /**

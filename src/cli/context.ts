@@ -58,12 +58,8 @@ export function sendsNothing(ctx: CommandContext): CommandContext {
   return { ...ctx, config: { ...ctx.config, unsubscribePlaceholder: true } };
 }
 
-/** Ends a command with an exit code after it has printed its own report. */
-export class ReportedExit extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
-}
+// Its own module so that main.ts (--version, --help) does not load the database layer.
+export { ReportedExit } from './reported-exit.js';
 
 /**
  * On a CI runner the disk is thrown away after the job, and with it the embedded database's

@@ -58,3 +58,56 @@ export function formatDuration(seconds: number): string {
   if (s < 86_400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
   return `${Math.floor(s / 86_400)}d ${pad(Math.floor((s % 86_400) / 3600))}h`;
 }
+
+/** 1234 → "1,234"; from 100,000 on, compact ("250k", "1.2M") so counts fit narrow columns. */
+export function formatCount(n: number): string {
+  if (Math.abs(n) < 100_000) return formatNumber(n);
+  if (Math.abs(n) < 1_000_000) return `${Math.round(n / 1000)}k`;
+  return `${(n / 1_000_000).toFixed(n < 10_000_000 ? 1 : 0)}M`;
+}
+
+/** Cut `text` to `width` characters with an ellipsis. */
+export function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/**
+ * Wrap prose at word boundaries to `width` columns (default: the terminal's, at most 100, 80
+ * without a terminal), every line after the first indented by `indent` spaces.
+ */
+export function wrapText(text: string, width = terminalWidth(), indent = 0): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const room = width - (lines.length === 0 ? 0 : indent);
+    if (line && line.length + 1 + word.length > room) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l)).join('\n');
+}
+
+/** Columns to lay text out in: COLUMNS, the terminal's width, or 80; never more than 100. */
+export function terminalWidth(): number {
+  const env = Number(process.env.COLUMNS);
+  const cols = Number.isInteger(env) && env > 0 ? env : process.stdout.columns || 80;
+  return Math.max(40, Math.min(cols, 100));
+}
+
+const LEVELS = '▁▂▃▄▅▆▇█';
+
+/** One character per value, ▁ to █ scaled to `max`; zero is "·" so quiet hours still show. */
+export function sparkline(values: number[], max = Math.max(0, ...values)): string {
+  return values.map((v) => (v <= 0 || max <= 0 ? '·' : LEVELS[Math.min(LEVELS.length - 1, Math.ceil((v / max) * LEVELS.length) - 1)])).join('');
+}
+
+/** A horizontal bar of up to `width` cells with eighth-cell precision; anything above zero shows. */
+export function bar(value: number, max: number, width: number): string {
+  if (max <= 0 || value <= 0) return '';
+  const cells = (value / max) * width;
+  const full = Math.floor(cells);
+  const part = ' ▏▎▍▌▋▊▉'[Math.round((cells - full) * 8)] ?? '';
+  return '█'.repeat(full) + (part.trim() ? part : full === 0 ? '▏' : '');
+}

@@ -5,7 +5,7 @@ import { isMarketerError } from '../errors.js';
 import { sqlState } from '../db/retry.js';
 import { maskUrlsIn } from '../db/mask-url.js';
 import { commandModules, requestedCommand } from './commands/index.js';
-import { ReportedExit } from './context.js';
+import { ReportedExit } from './reported-exit.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -39,6 +39,12 @@ Postgres (unset: an embedded one in .marketer/).`,
   const single = commandModules.find((c) => c.name === wanted);
   const versionOnly = !wanted && argv !== undefined && (argv.includes('-V') || argv.includes('--version'));
   for (const c of single ? [single] : versionOnly ? [] : commandModules) (await c.load())(program);
+  // `MARKETER_DEBUG=startup` marks when a command starts its work (bench/startup.ts reads it).
+  if (process.env.MARKETER_DEBUG === 'startup') {
+    program.hook('preAction', () => {
+      process.stderr.write(`startup: ${performance.now().toFixed(1)} ms\n`);
+    });
+  }
   program.commands.forEach(function exitOverride(c: Command) {
     c.exitOverride();
     c.commands.forEach(exitOverride);

@@ -56,12 +56,19 @@ describe('marketer stats', () => {
   });
 
   it('prints a report with the alerts and the timeline, and lists campaigns', async () => {
-    const r = await runCli(['stats', '7', '--tz', 'UTC'], { env: { DATABASE_URL: t.url } });
+    const r = await runCli(['stats', '7', '--tz', 'UTC'], { env: { DATABASE_URL: t.url, COLUMNS: '80' } });
     expect(r.code).toBe(0);
+    // Fits an 80-column terminal, line by line.
+    expect(r.stdout.split('\n').filter((l) => [...l].length > 80)).toEqual([]);
+    // The funnel as bars against the recipients (11): sent 7, delivered 6.
+    expect(r.stdout).toMatch(/^  Recipients  11  █{40}$/m);
+    expect(r.stdout).toMatch(/^  Delivered    6  █{21}[▏▎▍▌▋▊▉]? +85\.7% of sent$/m);
     expect(r.stdout).toMatch(/Campaign 7 · December news/);
     expect(r.stdout).toMatch(/critical bounce rate 14\.29% \(threshold 10\.0%\)/);
     expect(r.stdout).toMatch(/critical complaint rate 16\.67% \(threshold 0\.3%\)/);
-    expect(r.stdout).toMatch(/^ +08:00 █{40} +3\n +[█▏▎▍▌▋▊▉]+ +2\n/m);
+    // One column per UTC hour (02:00 to 14:00 had events); ▃ is a third of the busiest hour (08:00: 3 opens).
+    expect(r.stdout).toContain(`  Tue Dec 01    ▃·····█▃···▃▃${' '.repeat(9)}      7 opens\n`);
+    expect(r.stdout).toContain(`\n${' '.repeat(14)}  ······▆▃···▃·${' '.repeat(9)}      4 clicks\n`);
     const list = await runCli(['stats', '--json'], { env: { DATABASE_URL: t.url } });
     const doc = JSON.parse(list.stdout) as { campaigns: { campaign: number; sent: number; opens: number }[] };
     expect(doc.campaigns.map((c) => [c.campaign, c.sent, c.opens])).toEqual([[8, 0, 0], [7, 7, 4]]);

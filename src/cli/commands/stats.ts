@@ -8,7 +8,8 @@ import { inputError } from '../../errors.js';
 import { campaignStats, listCampaignStats, type CampaignStats } from '../../reports/campaign-stats.js';
 import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
-import { formatNumber, table } from '../output.js';
+import { bar, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
+import { table } from '../output.js';
 
 /** `42` or a campaign file whose top-level `id:` names it. */
 export function campaignIdOf(ref: string): number {
@@ -34,31 +35,49 @@ export function parseSince(value: string, tz: string, now = new Date()): Date {
   return since;
 }
 
-const pct = (r: number | null, digits = 1) => (r === null ? '–' : `${(r * 100).toFixed(digits)}%`);
+const pct = (r: number | null, digits = 1) => formatPercent(r, digits);
+
+/** A zone short enough for a table column: the city part when the whole name is long. */
+export function shortZone(zone: string, width = 16): string {
+  return truncate(zone.length <= width ? zone : (zone.split('/').pop() ?? zone), width);
+}
 
 function printStats(ctx: CommandContext, s: CampaignStats): void {
   const out = (l = '') => ctx.out.info(l);
+  const width = Math.min(terminalWidth(), 80);
   const hot = (metric: 'bounce' | 'complaint', text: string) => {
     const alert = s.alerts.find((a) => a.metric === metric);
     if (!alert) return text;
     return alert.level === 'critical' ? chalk.bold.red(text) : chalk.yellow(text);
   };
-  out(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})`)}${s.since ? chalk.dim(` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}`) : ''}`);
+  const since = s.since ? ` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}` : '';
+  out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
   out();
   const f = formatNumber;
+  // The funnel as bars: every step against the recipients.
+  const steps: [string, number, string][] = [
+    ['Recipients', s.recipients, ''],
+    ['Sent', s.sent, ''],
+    ['Delivered', s.delivered, `${pct(s.rates.delivery)} of sent`],
+    ['Opened', s.opens.unique, `${pct(s.rates.open)} of delivered`],
+    ['Clicked', s.clicks.unique, `${pct(s.rates.click)} of delivered`],
+  ];
+  const numWidth = Math.max(...steps.map(([, v]) => f(v).length));
+  const barWidth = width - 2 - 10 - 2 - numWidth - 2 - 20 - 2;
+  for (const [label, v, note] of steps) {
+    out(`  ${label.padEnd(10)}  ${f(v).padStart(numWidth)}  ${chalk.cyan(bar(v, s.recipients, barWidth).padEnd(barWidth))}  ${chalk.dim(note)}`.trimEnd());
+  }
+  out();
   out(
     table([
-      ['Recipients', f(s.recipients), ''],
-      ['Sent', f(s.sent), ''],
-      ['Delivered', f(s.delivered), `${pct(s.rates.delivery)} of sent`],
       ['Bounced (hard)', hot('bounce', f(s.bounced.hard)), hot('bounce', `${pct(s.rates.bounce, 2)} of sent`)],
       ['Bounced (soft)', f(s.bounced.soft), 'transient bounce events'],
       ['Complained', hot('complaint', f(s.complained)), hot('complaint', `${pct(s.rates.complaint, 2)} of delivered`)],
       ['Unsubscribed', f(s.unsubscribed), ''],
-      ['Opens', `${f(s.opens.unique)} unique`, `${pct(s.rates.open)} of delivered · ${f(s.opens.total)} total`],
-      ['Clicks', `${f(s.clicks.unique)} unique`, `${pct(s.rates.click)} of delivered · ${f(s.clicks.total)} total · ${pct(s.rates.clickToOpen)} click-to-open`],
+      ['Opens', f(s.opens.total), 'in total'],
+      ['Clicks', f(s.clicks.total), `in total · ${pct(s.rates.clickToOpen)} click-to-open`],
       ['Failed', f(s.failed), ''],
-      ['Unknown', f(s.unknown), s.unknown > 0 ? 'outcome unknown (timeout); settled by the SES Send event' : ''],
+      ['Unknown', f(s.unknown), s.unknown > 0 ? 'timed out; settled by the SES Send event' : ''],
       ['Skipped', f(s.skipped), s.skipped > 0 ? `${f(s.skippedBreakdown.late)} late wave, ${f(s.skippedBreakdown.suppressed)} suppressed` : ''],
       ...(s.queued + s.sending > 0 ? [['Still to send', f(s.queued + s.sending), '']] : []),
     ].map((r) => ['  ' + r[0], ...r.slice(1)])),
@@ -66,24 +85,27 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   for (const a of s.alerts) {
     out();
     const label = a.level === 'critical' ? chalk.bold.red('✖ critical') : chalk.yellow('! warning');
-    out(`${label} ${a.metric} rate ${pct(a.rate, 2)} (threshold ${pct(a.threshold, 1)}). ${a.advice}`);
+    out(wrapText(`${label} ${a.metric} rate ${pct(a.rate, 2)} (threshold ${pct(a.threshold, 1)}). ${a.advice}`, width, 2));
   }
   if (s.links.length > 0) {
     out();
     out(chalk.bold('Top links'));
-    out(table([['  URL', 'Unique', 'Total'], ...s.links.map((l) => [`  ${l.url.length > 70 ? `${l.url.slice(0, 69)}…` : l.url}`, f(l.unique), f(l.total)])], { header: true }));
+    const nums = s.links.flatMap((l) => [formatCount(l.unique), formatCount(l.total)]);
+    const urlWidth = width - 2 - 2 * (2 + Math.max(6, ...nums.map((x) => x.length)));
+    out(table([['  URL', 'Unique', 'Total'], ...s.links.map((l) => [`  ${truncate(l.url, urlWidth)}`, formatCount(l.unique), formatCount(l.total)])], { header: true }));
   }
   if (s.waves.length > 0) {
     out();
-    out(chalk.bold('Waves'));
+    out(chalk.bold('Waves') + chalk.dim(' (local send time in each zone)'));
+    const c = formatCount;
     out(
       table(
         [
-          ['  Zone', 'Due (wave time)', 'Recipients', 'Sent', 'Delivered', 'Opened', 'Clicked', 'Bounced', 'Skipped', 'Failed'],
+          ['  Zone', 'Local time', 'Rcpts', 'Deliv', 'Opened', 'Click', 'Bounce', 'Unsent'],
           ...s.waves.map((w) => [
-            `  ${w.timezone}`,
+            `  ${shortZone(w.timezone)}`,
             w.dueAt ? DateTime.fromISO(w.dueAt, { zone: w.timezone }).toFormat('LLL dd HH:mm') : '–',
-            f(w.recipients), f(w.sent), f(w.delivered), f(w.opened), f(w.clicked), f(w.bounced), f(w.skipped), f(w.failed),
+            c(w.recipients), c(w.delivered), c(w.opened), c(w.clicked), c(w.bounced), c(w.skipped + w.failed + w.unknown),
           ]),
         ],
         { header: true },
@@ -92,24 +114,32 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   }
   if (s.timeline.length > 0) {
     out();
-    out(`${chalk.bold('Opens and clicks by hour')} ${chalk.dim(`(${s.timezone}; ${chalk.cyan('█')} opens, ${chalk.magenta('█')} clicks)`)}`);
-    const max = Math.max(1, ...s.timeline.map((h) => Math.max(h.opens, h.clicks)));
-    const width = 40;
-    const bar = (v: number) => {
-      const cells = (v / max) * width;
-      const full = Math.floor(cells);
-      const part = ' ▏▎▍▌▋▊▉'[Math.round((cells - full) * 8)] ?? '';
-      return '█'.repeat(full) + (part.trim() ? part : v > 0 && full === 0 ? '▏' : '');
-    };
-    let lastDay = '';
-    for (const h of s.timeline) {
-      const dt = DateTime.fromISO(h.hour, { setZone: true });
-      const day = dt.toFormat('LLL dd');
-      const label = `${day === lastDay ? '      ' : day} ${dt.toFormat('HH:mm')}`;
-      lastDay = day;
-      out(`  ${chalk.dim(label)} ${chalk.cyan(bar(h.opens).padEnd(width))} ${String(h.opens).padStart(6)}`);
-      if (h.clicks > 0) out(`  ${' '.repeat(label.length)} ${chalk.magenta(bar(h.clicks).padEnd(width))} ${String(h.clicks).padStart(6)}`);
-    }
+    out(`${chalk.bold('Opens and clicks by hour')} ${chalk.dim(`(${s.timezone})`)}`);
+    printTimeline(out, s.timeline);
+  }
+}
+
+/**
+ * One line per day and series, one column per local hour (00 to 23): quiet hours are "·",
+ * busier ones ▁ to █ against the busiest hour. 50 columns whatever the campaign's size.
+ */
+function printTimeline(out: (l?: string) => void, timeline: CampaignStats['timeline']): void {
+  const days = new Map<string, { opens: (number | undefined)[]; clicks: (number | undefined)[] }>();
+  for (const h of timeline) {
+    const dt = DateTime.fromISO(h.hour, { setZone: true });
+    const day = days.get(dt.toFormat('ccc LLL dd')) ?? { opens: Array<number | undefined>(24).fill(undefined), clicks: Array<number | undefined>(24).fill(undefined) };
+    // The repeated hour of a DST fall-back adds to the same column.
+    day.opens[dt.hour] = (day.opens[dt.hour] ?? 0) + h.opens;
+    day.clicks[dt.hour] = (day.clicks[dt.hour] ?? 0) + h.clicks;
+    days.set(dt.toFormat('ccc LLL dd'), day);
+  }
+  const max = Math.max(1, ...timeline.map((h) => Math.max(h.opens, h.clicks)));
+  const row = (values: (number | undefined)[]) => values.map((v) => (v === undefined ? ' ' : sparkline([v], max))).join('');
+  const total = (values: (number | undefined)[]) => values.reduce<number>((a, v) => a + (v ?? 0), 0);
+  out(chalk.dim(`  ${' '.repeat(10)}  ${'0'.padEnd(6)}${'6'.padEnd(6)}${'12'.padEnd(6)}${'18'.padEnd(6)}  total`));
+  for (const [day, v] of days) {
+    out(`  ${day}  ${chalk.cyan(row(v.opens))}  ${formatNumber(total(v.opens)).padStart(5)} opens`);
+    if (total(v.clicks) > 0) out(`  ${' '.repeat(10)}  ${chalk.magenta(row(v.clicks))}  ${formatNumber(total(v.clicks)).padStart(5)} clicks`);
   }
 }
 
@@ -149,12 +179,14 @@ Examples:
           }
           if (list.campaigns.length === 0) ctx.out.info('No campaigns yet. Send one with "marketer send campaigns/<file>.yaml".');
           else {
+            // Everything but the name is at most ~50 columns; the name gets the rest of 80.
+            const nameWidth = Math.max(12, Math.min(terminalWidth(), 80) - 54);
             ctx.out.info(
               table(
                 [
-                  ['ID', 'Name', 'Status', 'Recipients', 'Sent', 'Delivered', 'Open', 'Click', 'Bounce', 'Complaint'],
+                  ['ID', 'Name', 'Status', 'Sent', 'Open', 'Click', 'Bounce', 'Compl.'],
                   ...list.campaigns.map((c) => [
-                    String(c.campaign), c.name, c.status, formatNumber(c.recipients), formatNumber(c.sent), formatNumber(c.delivered),
+                    String(c.campaign), truncate(c.name, nameWidth), c.status, formatCount(c.sent),
                     pct(c.rates.open), pct(c.rates.click),
                     c.rates.bounce !== null && c.rates.bounce >= 0.05 ? chalk.red(pct(c.rates.bounce, 2)) : pct(c.rates.bounce, 2),
                     c.rates.complaint !== null && c.rates.complaint >= 0.001 ? chalk.red(pct(c.rates.complaint, 2)) : pct(c.rates.complaint, 2),
