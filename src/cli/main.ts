@@ -6,6 +6,8 @@ import { sqlState } from '../db/retry.js';
 import { maskUrlsIn } from '../db/mask-url.js';
 import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './reported-exit.js';
+import { terminalWidth } from './format.js';
+import { layoutHelp } from './help-layout.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,7 +23,12 @@ export async function buildProgram(argv?: string[]): Promise<Command> {
     .option('-q, --quiet', 'no notices on stderr')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(chalk.red(str)) })
+    .configureOutput({
+      outputError: (str, write) => write(chalk.red(str)),
+      // Help text (commander's lists and every command's notes and examples) fits the terminal.
+      writeOut: (str) => process.stdout.write(layoutHelp(str)),
+      getOutHelpWidth: () => terminalWidth(),
+    })
     .addHelpText(
       'after',
       `
