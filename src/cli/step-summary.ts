@@ -2,6 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { ChangedCampaigns } from '../campaigns/changed-campaigns.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { formatNumber } from './output.js';
+import { waveChart } from './wave-chart.js';
 
 /**
  * Markdown reports for a CI job page ($GITHUB_STEP_SUMMARY). Reviewers read these on the pull
@@ -110,6 +111,7 @@ export function planSummary(o: PlanSummaryInput): string {
     }
     if (p.waves.length === 0) lines.push('No waves: nobody to send to.', '');
     else {
+      lines.push(...waveChart(p.waves));
       lines.push('| local time | fires at (UTC) | zones | recipients | |', '| --- | --- | --- | ---: | --- |');
       for (const w of p.waves) {
         const zones = w.timezones.length > 4 ? `${w.timezones.slice(0, 4).join(', ')} +${w.timezones.length - 4}` : w.timezones.join(', ');
