@@ -39,7 +39,7 @@ hint The campaign file format is in \`marketer validate --help\` and docs/campai
   });
 
   it('documents the schema in --help', async () => {
-    const r = await runCli(['validate', '--help']);
+    const r = await runCli(['validate', '--help'], { env: { COLUMNS: '100' } });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('schedule: { at: "2026-12-01 08:00", timezone: subscriber, late: send, late_grace: 6h }');
   });
