@@ -101,7 +101,7 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       });
     }
   }
-  return { html: html === undefined ? undefined : restylePreheader(html), problems, sources };
+  return { html: restylePreheader(html), problems, sources };
 }
 
 /**

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,23 +48,21 @@ describe.skipIf(!executable)('the report in Chromium', () => {
         page.on('request', (req) => { if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) problems.push(`request: ${req.url()}`); });
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
         // Nothing wider than the screen: the page does not scroll sideways on a phone.
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+        expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(width);
         await page.screenshot({ path: path.join(shots, `report-${width}.png`), fullPage: true });
         // Measured after the full-page screenshot, which resizes the viewport: charts must
         // settle into their cards after a resize too.
         // Each canvas has been drawn on: some pixels are not transparent.
-        const drawn = await page.evaluate(() =>
-          [...document.querySelectorAll('canvas')].map((c) => {
-            const ctx = (c as HTMLCanvasElement).getContext('2d')!;
-            const { data } = ctx.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height);
-            let painted = 0;
-            for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) painted += 1;
-            // Inside its card: a chart that spills over the card's edge is cut off or overlaps.
-            const card = c.closest('section')!.getBoundingClientRect();
-            const box = c.getBoundingClientRect();
-            return { id: c.id, painted, width: box.width, inside: box.left >= card.left && box.right <= card.right };
-          }),
-        );
+        // Run in the page, as a string: the test project has no DOM types (its fetch is Node's).
+        const drawn = (await page.evaluate(`[...document.querySelectorAll('canvas')].map((c) => {
+          const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+          let painted = 0;
+          for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted += 1;
+          // Inside its card: a chart that spills over the card's edge is cut off or overlaps.
+          const card = c.closest('section').getBoundingClientRect();
+          const box = c.getBoundingClientRect();
+          return { id: c.id, painted, width: box.width, inside: box.left >= card.left && box.right <= card.right };
+        })`)) as { id: string; painted: number; width: number; inside: boolean }[];
         expect(drawn.map((d) => d.id)).toEqual(['funnel', 'outcomes', 'hours']);
         for (const d of drawn) {
           expect(d.painted, `${d.id} at ${width}px`).toBeGreaterThan(1000);
