@@ -1,4 +1,4 @@
-import { systemClock } from './clock.js';
+import { systemClock } from '../clock.js';
 
 /**
  * A token bucket that paces sends to `rate` per second, with a one-second burst.

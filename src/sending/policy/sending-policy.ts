@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config/config.js';
+import type { Database } from '../../db/types.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { ClaimedDelivery, DeliveryResult } from '../ledger.js';
+import type { SendOutcome } from '../mailer.js';
+import { CampaignPauses } from './campaign-pauses.js';
+import { FailureStreak } from './failure-streak.js';
+import { RateLimiter } from './rate-limiter.js';
+import { afterRefusals, DEFAULT_MAX_ATTEMPTS, sendWithRetry } from './retry.js';
+
+/** What one settled attempt counts as in the run's figures. */
+export type Tally = 'sent' | 'failed' | 'unknown' | undefined;
+
+export interface PolicyCounters {
+  retries: number;
+  throttled: number;
+}
+
+export interface SendingPolicyOptions {
+  /** Messages per second. */
+  rate: number;
+  maxAttempts?: number;
+  clock: Clock;
+  signal: AbortSignal;
+}
+
+/**
+ * Everything that decides whether and how fast a claimed row goes out, beside the dispatch
+ * loop that only claims, renders, sends and records. Each rule lives in its own file with its
+ * own tests; this class wires them to one run.
+ */
+export class SendingPolicy {
+  readonly limiter: RateLimiter;
+  readonly pauses: CampaignPauses;
+  readonly counters: PolicyCounters = { retries: 0, throttled: 0 };
+  private readonly streak: FailureStreak;
+  private readonly maxAttempts: number;
+
+  constructor(db: Kysely<Database>, config: Config, private readonly o: SendingPolicyOptions) {
+    this.limiter = new RateLimiter(o.rate, { floor: Math.min(1, o.rate) });
+    this.pauses = new CampaignPauses(db);
+    this.streak = new FailureStreak(config.maxConsecutiveFailures);
+    this.maxAttempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  }
+
+  /** Resolves when the next message may leave. */
+  pace(): Promise<void> {
+    // Once the run stops, a wait ends at once (the caller checks the signal and sends nothing).
+    return this.limiter.take(this.o.signal);
+  }
+
+  /** Send with retries of answers that prove the mail was not accepted. */
+  send(send: () => Promise<SendOutcome>): Promise<SendOutcome> {
+    return sendWithRetry(send, this.maxAttempts, {
+      onRefused: (outcome) => {
+        this.counters.retries += 1;
+        if (outcome.throttled) {
+          this.counters.throttled += 1;
+          this.limiter.throttled();
+        }
+      },
+      pace: () => this.pace(),
+      sleep: (ms) => systemClock.sleep(ms, this.o.signal),
+      signal: this.o.signal,
+    });
+  }
+
+  /**
+   * The ledger result of a final outcome, and what it counts as. Fatal outcomes are the
+   * caller's to act on (they stop the run); the row goes back to the queue.
+   */
+  settle(row: ClaimedDelivery, outcome: SendOutcome): { result: DeliveryResult; tally: Tally; pause?: string } {
+    switch (outcome.kind) {
+      case 'sent':
+        this.streak.sent(row.campaign_id);
+        return { result: { id: row.id, status: 'sent', messageId: outcome.messageId, at: this.o.clock.now() }, tally: 'sent' };
+      case 'failed':
+        return { result: { id: row.id, status: 'failed', error: outcome.error }, tally: 'failed', pause: this.streak.failed(row.campaign_id, outcome.error) };
+      case 'unknown':
+        // Timeouts in a row point at the network or SES, not at this recipient.
+        return { result: { id: row.id, status: 'unknown', error: outcome.error }, tally: 'unknown', pause: this.streak.failed(row.campaign_id, outcome.error) };
+      case 'retry': {
+        const result = afterRefusals(row.id, row.attempts, outcome);
+        return { result, tally: result.status === 'failed' ? 'failed' : undefined };
+      }
+      case 'fatal':
+        return { result: { id: row.id, status: 'queued', error: outcome.error }, tally: undefined };
+    }
+  }
+}
