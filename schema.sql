@@ -251,4 +251,14 @@ CREATE TABLE IF NOT EXISTS erasures (
   forgotten   integer NOT NULL,
   not_found   integer NOT NULL,
   rows        jsonb NOT NULL
+
+-- sending policy
+-- One rate for the whole fleet: a token bucket every dispatcher takes its sends from, so N
+-- workers together keep to `rate` (src/sending/policy/fleet-budget.ts says why a bucket and not
+-- a registry of live workers). `granted` is what the last take got, for RETURNING.
+CREATE TABLE IF NOT EXISTS send_rate_budget (
+  name         text PRIMARY KEY,
+  tokens       double precision NOT NULL,
+  refilled_at  timestamptz NOT NULL,
+  granted      integer NOT NULL DEFAULT 0
 );

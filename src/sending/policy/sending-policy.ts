@@ -6,6 +6,7 @@ import type { ClaimedDelivery, DeliveryResult } from '../ledger.js';
 import type { SendOutcome } from '../mailer.js';
 import { CampaignPauses } from './campaign-pauses.js';
 import { FailureStreak } from './failure-streak.js';
+import { FleetBudget } from './fleet-budget.js';
 import { RateLimiter } from './rate-limiter.js';
 import { afterRefusals, DEFAULT_MAX_ATTEMPTS, sendWithRetry } from './retry.js';
 
@@ -32,33 +33,41 @@ export interface SendingPolicyOptions {
  */
 export class SendingPolicy {
   readonly limiter: RateLimiter;
+  private readonly budget: FleetBudget;
   readonly pauses: CampaignPauses;
   readonly counters: PolicyCounters = { retries: 0, throttled: 0 };
   private readonly streak: FailureStreak;
   private readonly maxAttempts: number;
 
   constructor(db: Kysely<Database>, config: Config, private readonly o: SendingPolicyOptions) {
-    this.limiter = new RateLimiter(o.rate, { floor: Math.min(1, o.rate) });
+    this.limiter = new RateLimiter(o.rate);
+    // One bucket per transport: every worker sending through this account shares it.
+    this.budget = new FleetBudget(db, { name: config.transport, rate: o.rate, signal: o.signal });
     this.pauses = new CampaignPauses(db);
     this.streak = new FailureStreak(config.maxConsecutiveFailures);
     this.maxAttempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   }
 
-  /** Resolves when the next message may leave. */
-  pace(): Promise<void> {
+  /**
+   * Resolves when the next message may leave: the fleet's budget (all workers together keep to
+   * the rate), then this worker's adaptive pace (slower while SES throttles).
+   */
+  async pace(): Promise<void> {
+    await this.budget.take();
     // Once the run stops, a wait ends at once (the caller checks the signal and sends nothing).
-    return this.limiter.take(this.o.signal);
+    await this.limiter.take(this.o.signal);
   }
 
   /** Send with retries of answers that prove the mail was not accepted. */
   send(send: () => Promise<SendOutcome>): Promise<SendOutcome> {
     return sendWithRetry(send, this.maxAttempts, {
+      // A timeout is no answer, so it says nothing about the rate.
+      onOutcome: (outcome) => {
+        if (outcome.kind !== 'unknown') this.limiter.answered(outcome.kind === 'retry' && outcome.throttled);
+      },
       onRefused: (outcome) => {
         this.counters.retries += 1;
-        if (outcome.throttled) {
-          this.counters.throttled += 1;
-          this.limiter.throttled();
-        }
+        if (outcome.throttled) this.counters.throttled += 1;
       },
       pace: () => this.pace(),
       sleep: (ms) => systemClock.sleep(ms, this.o.signal),
