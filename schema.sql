@@ -262,3 +262,6 @@ CREATE TABLE IF NOT EXISTS send_rate_budget (
   refilled_at  timestamptz NOT NULL,
   granted      integer NOT NULL DEFAULT 0
 );
+-- Circuit breakers count a resumed campaign's bounces and complaints from its resume on: the
+-- figures at that moment ({settled, hardBounces, complaints}).
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS breaker_baseline jsonb;

@@ -23,6 +23,13 @@ describe('config', () => {
     expect(config.dataDir).toBe(path.join(cwd, '.marketer'));
   });
 
+  it('reads the circuit-breaker limits, with the SES review thresholds as defaults', () => {
+    expect(loadConfig({ cwd: dirWith(''), env: {} }).breakers).toEqual({ maxBounceRate: 0.05, maxComplaintRate: 0.001, minSample: 200 });
+    const cwd = dirWith('max_bounce_rate: 0.02\nmin_rate_sample: 500\n');
+    expect(loadConfig({ cwd, env: { MARKETER_MAX_COMPLAINT_RATE: '0.0005' } }).breakers).toEqual({ maxBounceRate: 0.02, maxComplaintRate: 0.0005, minSample: 500 });
+    expect(() => loadConfig({ cwd: dirWith('max_bounce_rate: 5\n'), env: {} })).toThrow(MarketerError);
+  });
+
   it('names the key, file and line of every bad value, all at once', () => {
     const cwd = dirWith('transport: pigeon\nconcurrency: lots\ncolour: blue\n');
     let caught: unknown;

@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import type { CampaignCounts } from '../sending/ledger.js';
 import type { DispatchStatus } from '../sending/dispatch.js';
+import type { PausedCampaign } from '../sending/policy/campaign-pauses.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { formatNumber, table } from './output.js';
 
@@ -49,6 +50,12 @@ export function formatStatus(s: DispatchStatus, counts?: { queued: number }): st
   if (s.throttled) parts.push(`throttled ${formatNumber(s.throttled)}× (now ${s.rate.toFixed(1)}/s)`);
   if (s.waiting && s.nextWave) parts.push(`next wave ${s.nextWave.toISOString().replace(/:\d\d\.\d{3}Z$/, 'Z')}`);
   return parts.join(' · ');
+}
+
+/** One line for a campaign a pause rule or breaker stopped. */
+export function formatPause(p: PausedCampaign): string {
+  const by = p.breaker === 'bounce' ? ' by the bounce breaker' : p.breaker === 'complaint' ? ' by the complaint breaker' : p.breaker === 'account' ? ' (account-wide)' : '';
+  return `campaign ${p.campaign} paused${by}: ${p.reason}`;
 }
 
 export function formatCounts(c: CampaignCounts): string {

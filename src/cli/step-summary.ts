@@ -142,6 +142,8 @@ export interface SentCampaign {
   failed: number;
   unknown: number;
   status: string | null;
+  /** Why a pause rule or breaker paused it during this run. */
+  paused?: string;
 }
 
 export interface RefusedCampaign {
@@ -155,7 +157,7 @@ export interface RefusedCampaign {
 
 export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[]; changed?: ChangedCampaigns; stopped?: string; problems?: string[] }): string {
   const problems = o.problems ?? [];
-  const bad = o.refused.length > 0 || Boolean(o.stopped) || problems.length > 0;
+  const bad = o.refused.length > 0 || Boolean(o.stopped) || problems.length > 0 || o.sent.some((s) => s.paused);
   const lines = [`## ${bad ? '❌' : '🚀'} marketer send`, '', ...changedLines(o.changed), ...problemLines(problems)];
   if (problems.length > 0) lines.push('Nothing was enqueued or sent.', '');
   if (o.sent.length > 0) {
@@ -168,6 +170,9 @@ export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[
     if (o.sent.some((s) => s.enqueued > 0 && s.this_run.sent === 0 && s.queued === 0)) {
       lines.push('A campaign already sent is not sent again: the ledger holds one delivery per subscriber.', '');
     }
+  }
+  for (const s of o.sent) {
+    if (s.paused) lines.push(`**Paused: campaign ${s.campaign}** ${md(s.paused)}. Fix the cause, then run \`marketer send\` again to resume.`, '');
   }
   for (const r of o.refused) {
     lines.push(`**Refused${r.campaign === null ? '' : `: campaign ${r.campaign}`}** (${code(r.file)}): ${md(r.message)}`, '');

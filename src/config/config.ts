@@ -41,6 +41,8 @@ export interface Config {
   maxConsecutiveFailures: number;
   softBounceLimit: number;
   sqsQueueUrl: string | undefined;
+  /** Circuit breakers: pause a campaign whose hard bounces or complaints climb past these. */
+  breakers: { maxBounceRate: number; maxComplaintRate: number; minSample: number };
   /** Topics `marketer serve` accepts SNS notifications from (comma-separated in the file or environment). */
   snsTopicArns: string[] | undefined;
   apiToken: string | undefined;
@@ -98,6 +100,9 @@ export const CONFIG_KEYS = {
   max_consecutive_failures: { kind: 'int', min: 1 },
   soft_bounce_limit: { kind: 'int', min: 1 },
   sqs_queue_url: { kind: 'url' },
+  max_bounce_rate: { kind: 'number', min: 0, max: 1 },
+  max_complaint_rate: { kind: 'number', min: 0, max: 1 },
+  min_rate_sample: { kind: 'int', min: 1 },
   sns_topic_arns: { kind: 'string' },
   api_token: { kind: 'string', envOnly: true },
   hash_secret: { kind: 'string', envOnly: true },
@@ -206,6 +211,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxConsecutiveFailures: num('max_consecutive_failures') ?? 50,
     softBounceLimit: num('soft_bounce_limit') ?? 3,
     sqsQueueUrl: str('sqs_queue_url'),
+    breakers: {
+      maxBounceRate: num('max_bounce_rate') ?? 0.05,
+      maxComplaintRate: num('max_complaint_rate') ?? 0.001,
+      minSample: num('min_rate_sample') ?? 200,
+    },
     snsTopicArns: str('sns_topic_arns')?.split(',').map((a) => a.trim()).filter(Boolean),
     apiToken: str('api_token'),
     hashSecret: str('hash_secret'),

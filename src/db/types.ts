@@ -49,6 +49,8 @@ export interface CampaignsTable {
   created_at: TimestampDefault;
   updated_at: TimestampDefault;
   finished_at: Timestamp | null;
+  /** Breaker figures when the campaign was last resumed (written in SQL only). */
+  breaker_baseline: ColumnType<unknown, never, never>;
 }
 
 export interface DeliveriesTable {

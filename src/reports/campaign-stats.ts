@@ -20,6 +20,8 @@ export interface CampaignStats {
   campaign: number;
   name: string;
   status: string;
+  /** Why the campaign is paused (a pause rule, a circuit breaker), when it is. */
+  pausedReason: string | null;
   timezone: string;
   since: string | null;
   recipients: number;
@@ -149,7 +151,7 @@ function foldWaves(groups: GroupRow[]): WaveRow[] {
 export async function campaignStats(db: Kysely<Database>, campaignId: number, options: StatsOptions = {}): Promise<CampaignStats> {
   const tz = options.timezone ?? 'UTC';
   const since = options.since ?? null;
-  const campaign = await db.selectFrom('campaigns').select(['id', 'name', 'status']).where('id', '=', campaignId).executeTakeFirst();
+  const campaign = await db.selectFrom('campaigns').select(['id', 'name', 'status', 'paused_reason']).where('id', '=', campaignId).executeTakeFirst();
   if (!campaign) {
     throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
   }
@@ -230,6 +232,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     campaign: campaign.id,
     name: campaign.name,
     status: campaign.status,
+    pausedReason: campaign.paused_reason,
     timezone: tz,
     since: since?.toISOString() ?? null,
     recipients: sum((w) => w.recipients),

@@ -13,6 +13,7 @@ import {
   recoverExpiredLeases, releaseUnattempted, renewLeases, skipLateDeliveries, type ClaimedDelivery, type DeliveryResult,
 } from './ledger.js';
 import type { Mailer, OutgoingMessage } from './mailer.js';
+import type { PausedCampaign } from './policy/campaign-pauses.js';
 import { SendingPolicy } from './policy/sending-policy.js';
 import { renderDelivery } from './render-delivery.js';
 
@@ -34,7 +35,7 @@ export interface DispatchStatus {
 export interface DispatchResult extends DispatchStatus {
   campaigns: number[];
   finished: number[];
-  paused: { campaign: number; reason: string }[];
+  paused: PausedCampaign[];
   /** Why the run ended early, if it did. */
   stopped: { reason: 'fatal' | 'interrupted'; message: string } | undefined;
   recovered: { requeued: number; unknown: number };
@@ -111,6 +112,8 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   };
   const reportTimer = setInterval(report, 500);
 
+  // The campaigns whose breakers this run watches: the one it was given, else every running one.
+  const watched = () => (o.campaignId === undefined ? undefined : [o.campaignId]);
   const requeue = (row: ClaimedDelivery) => writers.results.add({ id: row.id, status: 'queued', error: null });
 
   /** Claim → render → send → record, for one row. */
@@ -144,7 +147,10 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     if (outcome.kind === 'retry' && settled.result.status === 'queued') retrying.add(row.id);
     writers.results.add(settled.result);
     if (settled.pause) policy.pauses.pause(row.campaign_id, settled.pause).catch(dbFailed);
-    if (outcome.kind === 'fatal') halt({ reason: 'fatal', message: outcome.error });
+    if (outcome.kind === 'fatal') {
+      if (ACCOUNT_STOPPED.test(outcome.error)) await policy.pauses.pauseAll(`the SES account cannot send: ${outcome.error}`).catch(dbFailed);
+      halt({ reason: 'fatal', message: outcome.error });
+    }
   };
 
   const inFlight = new Set<Promise<void>>();
@@ -159,6 +165,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         result.recovered.requeued += rec.requeued;
         result.recovered.unknown += rec.unknown;
         status.skipped += await withDbRetry(() => skipLateDeliveries(db, clock.now(), o.campaignId));
+        await withDbRetry(() => policy.checkBreakers(watched()));
       }
       // Keep about one batch in flight and claim the next while it drains, so the pipe never
       // empties between batches and never holds more than two.
@@ -210,6 +217,8 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     await writers.results.drain();
     await releaseUnattempted(db, o.worker).catch(() => undefined);
   }
+  // Events ingested while the last batch went out can still trip a breaker.
+  if (!stop) await withDbRetry(() => policy.checkBreakers(watched())).catch(dbFailed);
   result.campaigns = [...touched].sort((a, b) => a - b);
   const candidates = o.campaignId !== undefined ? [...new Set([...result.campaigns, o.campaignId])] : result.campaigns;
   result.finished = await finishCampaigns(db, candidates);
@@ -217,6 +226,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   Object.assign(result, status, { stopped: stop, paused: policy.pauses.list });
   return result;
 }
+
+/** SES refusals that mean the whole account stopped, not this campaign. */
+const ACCOUNT_STOPPED = /^(SendingPausedException|AccountSuspendedException)\b/;
 
 /** A campaign whose content cannot be loaded (file gone, changed, invalid). */
 class CampaignUnavailable extends Error {

@@ -45,7 +45,12 @@ export async function startSesEmulator(account: object = ACCOUNT): Promise<SesEm
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('aws-ses-v2-local did not start')), 60_000);
+    // A loaded CI machine can take a while to start node; a child that never came up is killed,
+    // not left behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('aws-ses-v2-local did not start within 60 s'));
+    }, 60_000);
     child.stdout?.on('data', (d: Buffer) => {
       if (d.toString().includes('server running')) {
         clearTimeout(timer);

@@ -1,8 +1,8 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { commandContext, refuseEphemeralDatabase, withDatabase } from '../context.js';
-import { formatStatus } from '../format-sending.js';
-import { addDispatchOptions, exitIfStopped, runDispatch } from './send.js';
+import { formatPause, formatStatus } from '../format-sending.js';
+import { addDispatchOptions, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
 import { inputError } from '../../errors.js';
 
 interface DispatchFlags {
@@ -56,9 +56,10 @@ Examples:
             ctx.out.info(`Recovered from lapsed leases: ${result.recovered.requeued} back to the queue, ${result.recovered.unknown} unknown.`);
           }
           for (const id of result.finished) ctx.out.info(chalk.green(`Campaign ${id} done.`));
-          for (const p of result.paused) ctx.out.warn(`campaign ${p.campaign} paused: ${p.reason}`);
+          for (const p of result.paused) ctx.out.warn(formatPause(p));
         }
         exitIfStopped(result.stopped);
+        exitIfTripped(result);
       });
     });
 }

@@ -10,13 +10,15 @@ import type { RateDecision } from '../../sending/preflight.js';
 import { dispatch, type DispatchResult } from '../../sending/dispatch.js';
 import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
 import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
+import { resetBreakers } from '../../sending/policy/circuit-breaker.js';
 import { inputError, isMarketerError, MarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
-import { formatCounts, formatStatus } from '../format-sending.js';
+import { formatCounts, formatPause, formatStatus } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
+import { pullWhileSending } from '../pull-while-sending.js';
 import { formatNumber } from '../output.js';
 import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
 
@@ -117,6 +119,8 @@ async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<imp
   const campaign = compiled.campaign;
   if (flags.now) campaign.schedule = { ...campaign.schedule, at: undefined };
   const recorded = await recordCampaign(db, campaign, { allowChanged: flags.allowChanged });
+  // Someone looked at why it paused and chose to go on: the breakers count from here.
+  if (recorded.resumed) await resetBreakers(db, campaign.id);
   const now = new Date();
   const added = await enqueueDeliveries(db, campaign, now);
   if (flags.now) {
@@ -154,6 +158,7 @@ function sentRow(c: LoadedCampaign, counts: CampaignCounts, result: DispatchResu
   return {
     campaign: counts.campaign, name: c.name, file: c.relFile, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
     queued: counts.queued + counts.sending, status: counts.status, this_run: { sent: result.sent, failed: result.failed },
+    paused: result.paused.find((p) => p.campaign === counts.campaign)?.reason,
   };
 }
 
@@ -225,6 +230,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
     });
   }
   exitIfStopped(stopped);
+  exitIfTripped({ paused: sent.flatMap(({ outcome }) => outcome.result.paused) });
   if (refused.length > 0) {
     if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${refused.length === 1 ? '1 campaign was' : `${refused.length} campaigns were`} refused (see above); the others were sent.\n`);
     throw new ReportedExit(2);
@@ -249,6 +255,8 @@ export async function runDispatch(
   const controller = new AbortController();
   const unhook = onInterrupt(controller, (l) => process.stderr.write(`${chalk.yellow(l)}\n`));
   const progress = ctx.out.progress('Sending');
+  const queueUrl = ctx.config.sqsQueueUrl;
+  const pull = flags.wait && queueUrl ? pullWhileSending(ctx, db, queueUrl) : undefined;
   try {
     const { rate } = o.rate ?? await rateFor(ctx, flags.rate, mailer);
     return await dispatch(
@@ -269,6 +277,7 @@ export async function runDispatch(
   } finally {
     progress.done();
     unhook();
+    await pull?.stop();
     await mailer.close();
   }
 }
@@ -279,7 +288,7 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
   } else {
     ctx.out.info(`This run: ${formatStatus(result)}`);
     ctx.out.info(formatCounts(counts));
-    for (const p of result.paused) ctx.out.warn(`campaign ${p.campaign} paused: ${p.reason}. Fix the cause, then run marketer send again to resume.`);
+    for (const p of result.paused) ctx.out.warn(`${formatPause(p)}. Fix the cause, then run marketer send again to resume.`);
     if (counts.status === 'done') ctx.out.info(chalk.green('Campaign done: every delivery is settled.'));
     else if (counts.queued > 0 && !result.stopped) {
       ctx.out.info(`${formatNumber(counts.queued)} wait for later waves: run "marketer dispatch" on a schedule${flags.wait ? '' : ', or send with --wait'}.`);
@@ -289,7 +298,15 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     }
     if (counts.unknown > 0) ctx.out.warn(`${formatNumber(counts.unknown)} sends have an unknown outcome (timeout or crash while sending); they are not resent and are settled by SES events (marketer events pull).`);
   }
-  if (exit) exitIfStopped(result.stopped);
+  if (exit) {
+    exitIfStopped(result.stopped);
+    exitIfTripped(result);
+  }
+}
+
+/** A circuit breaker that paused a campaign fails the command (exit 1), so CI shows it red. */
+export function exitIfTripped(result: Pick<DispatchResult, 'paused'>): void {
+  if (result.paused.some((p) => p.breaker)) throw new ReportedExit(1);
 }
 
 /** A run that stopped early ends the command: 1 when SES refused to go on, 130 on Ctrl-C. */

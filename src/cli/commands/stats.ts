@@ -52,6 +52,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   };
   const since = s.since ? ` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}` : '';
   out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
+  if (s.status === 'paused' && s.pausedReason) out(chalk.yellow(`Paused: ${s.pausedReason}. Run marketer send on its file to resume.`));
   out();
   const f = formatNumber;
   // The funnel as bars: every step against the recipients.

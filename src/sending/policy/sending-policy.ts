@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { ClaimedDelivery, DeliveryResult } from '../ledger.js';
 import type { SendOutcome } from '../mailer.js';
 import { CampaignPauses } from './campaign-pauses.js';
+import { breakerFigures, breakerTrip } from './circuit-breaker.js';
 import { FailureStreak } from './failure-streak.js';
 import { FleetBudget } from './fleet-budget.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -39,7 +40,7 @@ export class SendingPolicy {
   private readonly streak: FailureStreak;
   private readonly maxAttempts: number;
 
-  constructor(db: Kysely<Database>, config: Config, private readonly o: SendingPolicyOptions) {
+  constructor(private readonly db: Kysely<Database>, private readonly config: Config, private readonly o: SendingPolicyOptions) {
     this.limiter = new RateLimiter(o.rate);
     // One bucket per transport: every worker sending through this account shares it.
     this.budget = new FleetBudget(db, { name: config.transport, rate: o.rate, signal: o.signal });
@@ -73,6 +74,16 @@ export class SendingPolicy {
       sleep: (ms) => systemClock.sleep(ms, this.o.signal),
       signal: this.o.signal,
     });
+  }
+
+  /** Pause the campaigns (these, or every running one) whose bounce or complaint rate is past its limit. */
+  async checkBreakers(campaignIds?: number[]): Promise<void> {
+    const figures = await breakerFigures(this.db, campaignIds);
+    for (const [id, f] of figures) {
+      if (this.pauses.has(id)) continue;
+      const trip = breakerTrip(f, this.config.breakers);
+      if (trip) await this.pauses.pause(id, trip.reason, trip.breaker);
+    }
   }
 
   /**
