@@ -265,3 +265,10 @@ CREATE TABLE IF NOT EXISTS send_rate_budget (
 -- Circuit breakers count a resumed campaign's bounces and complaints from its resume on: the
 -- figures at that moment ({settled, hardBounces, complaints}).
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS breaker_baseline jsonb;
+-- Warm-up: deliveries claimed per UTC day by every campaign and worker together, and that
+-- day's cap (src/sending/policy/warmup-cap.ts). Taken in the claim's transaction.
+CREATE TABLE IF NOT EXISTS warmup_days (
+  day   date PRIMARY KEY,
+  cap   integer NOT NULL,
+  used  integer NOT NULL DEFAULT 0
+);

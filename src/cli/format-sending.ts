@@ -1,6 +1,6 @@
 import chalk from 'chalk';
 import type { CampaignCounts } from '../sending/ledger.js';
-import type { DispatchStatus } from '../sending/dispatch.js';
+import type { DispatchResult, DispatchStatus } from '../sending/dispatch.js';
 import type { PausedCampaign } from '../sending/policy/campaign-pauses.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { formatNumber, table } from './output.js';
@@ -33,6 +33,11 @@ export function formatPlan(p: PlanResult): string {
     if (p.late > 0) lines.push(chalk.yellow(`${formatNumber(p.late)} would be sent late (their wave time has passed).`));
     if (p.skipped > 0) lines.push(chalk.red(`${formatNumber(p.skipped)} would be skipped (more than late_grace late, late: skip).`));
   }
+  if (p.warmup && p.warmup.length > 1) {
+    lines.push('');
+    lines.push(chalk.yellow(`Warm-up cap: the waves spill over ${p.warmup.length} days (the cap is shared by every campaign):`));
+    lines.push(table([['day (UTC)', 'cap', 'this campaign'], ...p.warmup.map((d) => [d.day, formatNumber(d.cap), formatNumber(d.sends)])], { header: true }));
+  }
   lines.push('');
   lines.push(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);
   lines.push('Checks:');
@@ -50,6 +55,12 @@ export function formatStatus(s: DispatchStatus, counts?: { queued: number }): st
   if (s.throttled) parts.push(`throttled ${formatNumber(s.throttled)}× (now ${s.rate.toFixed(1)}/s)`);
   if (s.waiting && s.nextWave) parts.push(`next wave ${s.nextWave.toISOString().replace(/:\d\d\.\d{3}Z$/, 'Z')}`);
   return parts.join(' · ');
+}
+
+/** When the warm-up cap held deliveries back: one line saying so, else undefined. */
+export function formatWarmup(w: DispatchResult['warmup']): string | undefined {
+  if (!w || !w.capped || w.heldBack === 0) return undefined;
+  return `Warm-up cap reached for ${w.day} (${formatNumber(w.used)} of ${formatNumber(w.cap)} a day, all campaigns together): ${formatNumber(w.heldBack)} due deliver${w.heldBack === 1 ? 'y waits' : 'ies wait'} for tomorrow (UTC); "marketer dispatch" then sends them.`;
 }
 
 /** One line for a campaign a pause rule or breaker stopped. */

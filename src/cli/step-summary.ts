@@ -121,6 +121,11 @@ export function planSummary(o: PlanSummaryInput): string {
     }
     if (p.late > 0) lines.push(`⚠️ ${formatNumber(p.late)} would be sent late (their wave time has passed).`, '');
     if (p.skipped > 0) lines.push(`⚠️ ${formatNumber(p.skipped)} would be skipped (more than late_grace late).`, '');
+    if (p.warmup && p.warmup.length > 1) {
+      lines.push(`⏳ **Warm-up cap**: the waves spill over ${p.warmup.length} days (the cap is shared by every campaign).`, '', '| day (UTC) | cap | this campaign |', '| --- | ---: | ---: |');
+      for (const d of p.warmup) lines.push(`| ${d.day} | ${formatNumber(d.cap)} | ${formatNumber(d.sends)} |`);
+      lines.push('');
+    }
     lines.push(`**Quota** (${md(p.quota.transport)}): ${p.quota.fits ? '✅' : '❌'} ${md(p.quota.detail)}`, '');
     lines.push('**Checks**', '');
     for (const c of p.checks) lines.push(`- ${!c.ok ? '❌' : c.warning ? '⚠️' : '✅'} ${md(c.name)}: ${md(c.detail)}`);
@@ -144,6 +149,8 @@ export interface SentCampaign {
   status: string | null;
   /** Why a pause rule or breaker paused it during this run. */
   paused?: string;
+  /** What the warm-up cap held back for tomorrow, in words. */
+  heldBack?: string;
 }
 
 export interface RefusedCampaign {
@@ -173,6 +180,7 @@ export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[
   }
   for (const s of o.sent) {
     if (s.paused) lines.push(`**Paused: campaign ${s.campaign}** ${md(s.paused)}. Fix the cause, then run \`marketer send\` again to resume.`, '');
+    if (s.heldBack) lines.push(`⏳ Campaign ${s.campaign}: ${md(s.heldBack)}`, '');
   }
   for (const r of o.refused) {
     lines.push(`**Refused${r.campaign === null ? '' : `: campaign ${r.campaign}`}** (${code(r.file)}): ${md(r.message)}`, '');

@@ -41,6 +41,8 @@ export interface Config {
   maxConsecutiveFailures: number;
   softBounceLimit: number;
   sqsQueueUrl: string | undefined;
+  /** Warm-up: a daily cap growing from start to target over days, from since (YYYY-MM-DD, UTC). */
+  warmup: { start: number; target: number; days: number; since: string } | undefined;
   /** Circuit breakers: pause a campaign whose hard bounces or complaints climb past these. */
   breakers: { maxBounceRate: number; maxComplaintRate: number; minSample: number };
   /** Topics `marketer serve` accepts SNS notifications from (comma-separated in the file or environment). */
@@ -100,6 +102,10 @@ export const CONFIG_KEYS = {
   max_consecutive_failures: { kind: 'int', min: 1 },
   soft_bounce_limit: { kind: 'int', min: 1 },
   sqs_queue_url: { kind: 'url' },
+  warmup_start: { kind: 'int', min: 1 },
+  warmup_target: { kind: 'int', min: 1 },
+  warmup_days: { kind: 'int', min: 1, max: 365 },
+  warmup_since: { kind: 'string' },
   max_bounce_rate: { kind: 'number', min: 0, max: 1 },
   max_complaint_rate: { kind: 'number', min: 0, max: 1 },
   min_rate_sample: { kind: 'int', min: 1 },
@@ -179,6 +185,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const dnsServers = parseDnsServers(str('dns_servers'), problems);
   const retention = str('events_retention');
   const eventsRetentionDays = retention === undefined ? undefined : parseRetention(retention, problems);
+
+  const warmup = readWarmup(values, problems);
   if (problems.length > 0) {
     throw inputError('CONFIG_INVALID', `Invalid configuration${present ? ` in ${file}` : ''}:`, {
       details: problems,
@@ -211,6 +219,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxConsecutiveFailures: num('max_consecutive_failures') ?? 50,
     softBounceLimit: num('soft_bounce_limit') ?? 3,
     sqsQueueUrl: str('sqs_queue_url'),
+    warmup,
     breakers: {
       maxBounceRate: num('max_bounce_rate') ?? 0.05,
       maxComplaintRate: num('max_complaint_rate') ?? 0.001,
@@ -223,6 +232,28 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     eventsPayload: (str('events_payload') as 'none' | 'full' | undefined) ?? 'none',
     eventsRetentionDays,
   };
+}
+
+/**
+ * warmup.since turns the warm-up on (with warmup.target); warmup.start defaults to 500 a day
+ * and warmup.days to 14, the usual advice for a new sender.
+ */
+function readWarmup(values: Partial<Record<ConfigKey, string | number>>, problems: string[]): Config['warmup'] {
+  const since = values.warmup_since as string | undefined;
+  const target = values.warmup_target as number | undefined;
+  const start = (values.warmup_start as number | undefined) ?? 500;
+  const days = (values.warmup_days as number | undefined) ?? 14;
+  const any = ['warmup_since', 'warmup_target', 'warmup_start', 'warmup_days'].some((k) => values[k as ConfigKey] !== undefined);
+  if (!any) return undefined;
+  if (since === undefined || target === undefined) {
+    problems.push('warmup: set warmup.since (the first day, e.g. 2026-12-01) and warmup.target (messages a day at the end), or no warmup key at all.');
+    return undefined;
+  }
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(since) || Number.isNaN(Date.parse(`${since}T00:00:00Z`))) {
+    problems.push(`warmup.since: "${since}" is not a date (YYYY-MM-DD).`);
+    return undefined;
+  }
+  return { start, target, days, since };
 }
 
 function readFileKeys(file: string, out: Record<string, { value: unknown; where: string }>, problems: string[]): void {

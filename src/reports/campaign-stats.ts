@@ -22,6 +22,8 @@ export interface CampaignStats {
   status: string;
   /** Why the campaign is paused (a pause rule, a circuit breaker), when it is. */
   pausedReason: string | null;
+  /** Today's warm-up cap is reached and holds this campaign's due deliveries for tomorrow. */
+  heldByWarmup: { day: string; cap: number; used: number; due: number } | null;
   timezone: string;
   since: string | null;
   recipients: number;
@@ -233,6 +235,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     name: campaign.name,
     status: campaign.status,
     pausedReason: campaign.paused_reason,
+    heldByWarmup: await heldByWarmup(db, campaign.id, campaign.status),
     timezone: tz,
     since: since?.toISOString() ?? null,
     recipients: sum((w) => w.recipients),
@@ -331,6 +334,17 @@ export interface CampaignSummary {
   bounced: number;
   complained: number;
   rates: { open: number | null; click: number | null; bounce: number | null; complaint: number | null };
+}
+
+/** Whether today's warm-up counter is full while this campaign has due deliveries queued. */
+async function heldByWarmup(db: Kysely<Database>, campaignId: number, status: string): Promise<CampaignStats['heldByWarmup']> {
+  if (status !== 'running') return null;
+  const { rows } = await sql<{ day: string; cap: number; used: number; due: number }>`
+    SELECT to_char(w.day, 'YYYY-MM-DD') AS day, w.cap, w.used,
+      (SELECT count(*)::int FROM deliveries d WHERE d.campaign_id = ${campaignId} AND d.status = 'queued' AND d.due_at <= now()) AS due
+    FROM warmup_days w WHERE w.day = (now() AT TIME ZONE 'UTC')::date AND w.used >= w.cap`.execute(db);
+  const row = rows[0];
+  return row && row.due > 0 ? row : null;
 }
 
 /** Every campaign with its headline figures, newest first. */

@@ -9,12 +9,13 @@ import { withDbRetry } from '../db/retry.js';
 import { BatchWriter } from './batch-writer.js';
 import { systemClock, type Clock } from './clock.js';
 import {
-  claimDeliveries, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, nextRetryDue, recordResults,
+  claimDeliveries, dueQueued, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, nextRetryDue, recordResults,
   recoverExpiredLeases, releaseUnattempted, renewLeases, skipLateDeliveries, type ClaimedDelivery, type DeliveryResult,
 } from './ledger.js';
 import type { Mailer, OutgoingMessage } from './mailer.js';
 import type { PausedCampaign } from './policy/campaign-pauses.js';
-import { SendingPolicy } from './policy/sending-policy.js';
+import { SendingPolicy, type WarmupStatus } from './policy/sending-policy.js';
+import { nextUtcDay } from './policy/warmup-cap.js';
 import { renderDelivery } from './render-delivery.js';
 
 export interface DispatchStatus {
@@ -36,6 +37,8 @@ export interface DispatchResult extends DispatchStatus {
   campaigns: number[];
   finished: number[];
   paused: PausedCampaign[];
+  /** Today's warm-up cap, when one applies; heldBack: due deliveries it left for tomorrow. */
+  warmup?: WarmupStatus & { heldBack: number };
   /** Why the run ended early, if it did. */
   stopped: { reason: 'fatal' | 'interrupted'; message: string } | undefined;
   recovered: { requeued: number; unknown: number };
@@ -98,7 +101,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   if (deps.signal?.aborted) halt({ reason: 'interrupted', message: 'interrupted' });
   const policy = new SendingPolicy(db, config, { rate: o.rate, maxAttempts: o.maxAttempts, clock, signal: stopController.signal });
   const compiledFor = campaignCompiler(deps, o.allowChanged);
-  const writers = ledgerWriters(db, o.worker, o.concurrency, dbFailed);
+  const writers = ledgerWriters(db, o.worker, o.concurrency, dbFailed, (n) => policy.unclaimed(n));
 
   const heartbeat = setInterval(() => {
     renewLeases(db, o.worker, config.leaseSeconds).catch(() => undefined);
@@ -170,7 +173,8 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       // Keep about one batch in flight and claim the next while it drains, so the pipe never
       // empties between batches and never holds more than two.
       while (inFlight.size > batchSize) await Promise.race(inFlight);
-      const rows = await withDbRetry(() => claimDeliveries(db, { worker: o.worker, limit: batchSize, now: clock.now(), leaseSeconds: config.leaseSeconds, campaignId: o.campaignId }));
+      const now = clock.now();
+      const rows = await withDbRetry(() => policy.claim(now, batchSize, (tx, limit) => claimDeliveries(tx, { worker: o.worker, limit, now, leaseSeconds: config.leaseSeconds, campaignId: o.campaignId })));
       if (rows.length > 0) {
         status.waiting = false;
         for (const row of rows) {
@@ -186,18 +190,20 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       await writers.results.drain();
       // Nothing is in flight here, so any row still claimed by this worker and never attempted
       // is an orphan of a claim whose reply was lost to a dropped connection: give it back.
-      await withDbRetry(() => releaseUnattempted(db, o.worker));
+      await policy.unclaimed(await withDbRetry(() => releaseUnattempted(db, o.worker)));
       if (!o.wait) {
         // The claim that came back empty raced the last batch: rows throttled (or refused with
         // a 5xx for the first round) in it were requeued after that claim. Go round again while
         // any of them is due; one refused for a second whole round waits a minute or more, for
         // a later dispatch (SES is having an outage, not a hiccup).
         const retryAt = retrying.size > 0 ? await withDbRetry(() => nextRetryDue(db, [...retrying])) : undefined;
-        if (!retryAt || retryAt > clock.now()) break;
+        if (!retryAt || retryAt > clock.now() || policy.warmup?.capped) break;
         continue;
       }
       if (!(await hasPendingWork(db, o.campaignId))) break;
       status.nextWave = await nextDueAt(db, o.campaignId);
+      // Today's warm-up cap is reached: what is due waits for tomorrow.
+      if (policy.warmup?.capped && status.nextWave && status.nextWave <= clock.now()) status.nextWave = nextUtcDay(clock.now());
       status.waiting = true;
       report();
       const pollMs = o.pollMs ?? 15_000;
@@ -215,7 +221,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     clearInterval(reportTimer);
     await writers.attempts.drain();
     await writers.results.drain();
-    await releaseUnattempted(db, o.worker).catch(() => undefined);
+    await releaseUnattempted(db, o.worker).then((n) => policy.unclaimed(n)).catch(() => undefined);
   }
   // Events ingested while the last batch went out can still trip a breaker.
   if (!stop) await withDbRetry(() => policy.checkBreakers(watched())).catch(dbFailed);
@@ -224,6 +230,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   result.finished = await finishCampaigns(db, candidates);
   report();
   Object.assign(result, status, { stopped: stop, paused: policy.pauses.list });
+  if (policy.warmup) result.warmup = { ...policy.warmup, heldBack: policy.warmup.capped ? await dueQueued(db, clock.now(), o.campaignId) : 0 };
   return result;
 }
 
@@ -265,13 +272,14 @@ function campaignCompiler(deps: DispatchDeps, allowChanged: boolean | undefined)
  * Ledger writes batched into few statements. A send slot does not wait for its result to be
  * written (that costs up to a flush delay per message); a failed write stops the run.
  */
-function ledgerWriters(db: Kysely<Database>, worker: string, concurrency: number, failed: (err: unknown) => void) {
+function ledgerWriters(db: Kysely<Database>, worker: string, concurrency: number, failed: (err: unknown) => void, unclaimed: (n: number) => Promise<void>) {
   const attempts = new BatchWriter<string, boolean>(async (ids) => {
     const held = await withDbRetry(() => markAttempted(db, worker, ids));
     return ids.map((id) => held.has(id));
   }, { maxItems: concurrency, maxDelayMs: 2 });
   const resultWriter = new BatchWriter<DeliveryResult, void>(async (items) => {
     await withDbRetry(() => recordResults(db, worker, items));
+    await unclaimed(items.filter((r) => r.status === 'queued' || r.status === 'skipped').length);
     return items.map(() => undefined);
   }, { maxItems: 200, maxDelayMs: 50 });
   return {

@@ -186,6 +186,15 @@ export async function nextRetryDue(db: Db, ids: string[]): Promise<Date | undefi
   return rows[0]?.due_at ?? undefined;
 }
 
+/** Queued deliveries of running campaigns that are due (e.g. held back by the warm-up cap). */
+export async function dueQueued(db: Db, now: Date, campaignId?: number): Promise<number> {
+  const campaignFilter = campaignId === undefined ? sql`` : sql`AND c.id = ${campaignId}`;
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM campaigns c JOIN deliveries d ON d.campaign_id = c.id
+    WHERE c.status = 'running' AND d.status = 'queued' AND d.due_at <= ${now} ${campaignFilter}`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
 /** Whether any delivery (of running campaigns) is still queued or in flight. */
 export async function hasPendingWork(db: Db, campaignId?: number): Promise<boolean> {
   const campaignFilter = campaignId === undefined ? sql`` : sql`AND c.id = ${campaignId}`;

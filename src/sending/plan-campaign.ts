@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
 import { describeAwsError } from './aws-error.js';
 import type { Mailer } from './mailer.js';
+import { spillOverDays, utcDay, warmupDay, type SpillDay, type WarmupSchedule } from './policy/warmup-cap.js';
 
 export interface PlanWave {
   /** Wall-clock time in the wave's zone(s), e.g. 2026-12-01T08:00. */
@@ -57,10 +58,12 @@ export interface PlanResult {
   status: string | null;
   quota: PlanQuota;
   checks: PlanCheck[];
+  /** Under a warm-up cap: how the waves spill over days (the cap is shared with other campaigns). */
+  warmup: SpillDay[] | null;
 }
 
 /** Everything `send` would do, computed without writing anything. */
-export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampaign, mailer: Mailer, now: Date): Promise<PlanResult> {
+export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampaign, mailer: Mailer, now: Date, warmup?: WarmupSchedule): Promise<PlanResult> {
   const c = compiled.campaign;
   const due = dueAtExpression(c.schedule, now);
   const counts = await sql<{ matching: number; not_matching: number; unsubscribed: number; bounced: number; complained: number; suppressed: number }>`
@@ -107,7 +110,14 @@ export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampa
     status: e.status,
     quota: await quotaCheck(mailer, e.would),
     checks: complianceChecks(compiled),
+    warmup: warmup ? await warmupSpill(db, planWaves, warmup, now) : null,
   };
+}
+
+async function warmupSpill(db: Kysely<Database>, waves: PlanWave[], warmup: WarmupSchedule, now: Date): Promise<SpillDay[]> {
+  const today = await warmupDay(db, utcDay(now));
+  const sendable = waves.filter((w) => !w.skipped).map((w) => ({ fireAt: new Date(w.fire_at), count: w.count }));
+  return spillOverDays(sendable, warmup, now, today?.used ?? 0);
 }
 
 async function quotaCheck(mailer: Mailer, needed: number): Promise<PlanQuota> {

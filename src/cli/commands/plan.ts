@@ -138,7 +138,7 @@ async function planAll(ctx: CommandContext, compiled: CompiledCampaign[]): Promi
       const now = new Date();
       const plans: PlanResult[] = [];
       for (const c of compiled) {
-        const plan = await planCampaign(db, c, mailer, now);
+        const plan = await planCampaign(db, c, mailer, now, ctx.config.warmup);
         const domain = fromDomain(c.campaign.from);
         plan.checks.push(...preflightPlanChecks({
           config: ctx.config, quota: plan.quota, transactional: c.campaign.transactional,

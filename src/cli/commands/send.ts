@@ -15,7 +15,7 @@ import { inputError, isMarketerError, MarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
-import { formatCounts, formatPause, formatStatus } from '../format-sending.js';
+import { formatCounts, formatPause, formatStatus, formatWarmup } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
 import { pullWhileSending } from '../pull-while-sending.js';
@@ -159,6 +159,7 @@ function sentRow(c: LoadedCampaign, counts: CampaignCounts, result: DispatchResu
     campaign: counts.campaign, name: c.name, file: c.relFile, enqueued: counts.enqueued, sent: counts.sent, failed: counts.failed, unknown: counts.unknown,
     queued: counts.queued + counts.sending, status: counts.status, this_run: { sent: result.sent, failed: result.failed },
     paused: result.paused.find((p) => p.campaign === counts.campaign)?.reason,
+    heldBack: formatWarmup(result.warmup),
   };
 }
 
@@ -172,6 +173,7 @@ function sendDocument(counts: CampaignCounts, result: DispatchResult) {
     queued: counts.queued + counts.sending, skipped: counts.skipped,
     this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
     paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
+    warmup: result.warmup ?? null,
   };
 }
 
@@ -289,6 +291,8 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     ctx.out.info(`This run: ${formatStatus(result)}`);
     ctx.out.info(formatCounts(counts));
     for (const p of result.paused) ctx.out.warn(`${formatPause(p)}. Fix the cause, then run marketer send again to resume.`);
+    const held = formatWarmup(result.warmup);
+    if (held) ctx.out.info(chalk.yellow(held));
     if (counts.status === 'done') ctx.out.info(chalk.green('Campaign done: every delivery is settled.'));
     else if (counts.queued > 0 && !result.stopped) {
       ctx.out.info(`${formatNumber(counts.queued)} wait for later waves: run "marketer dispatch" on a schedule${flags.wait ? '' : ', or send with --wait'}.`);

@@ -53,6 +53,8 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   const since = s.since ? ` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}` : '';
   out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
   if (s.status === 'paused' && s.pausedReason) out(chalk.yellow(`Paused: ${s.pausedReason}. Run marketer send on its file to resume.`));
+  const held = s.heldByWarmup;
+  if (held) out(chalk.yellow(`Held back by the warm-up cap: ${formatNumber(held.due)} due deliveries wait for tomorrow (${formatNumber(held.used)} of ${formatNumber(held.cap)} sent on ${held.day}, all campaigns together).`));
   out();
   const f = formatNumber;
   // The funnel as bars: every step against the recipients.

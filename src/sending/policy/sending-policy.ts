@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config/config.js';
 import type { Database } from '../../db/types.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -10,6 +10,10 @@ import { FailureStreak } from './failure-streak.js';
 import { FleetBudget } from './fleet-budget.js';
 import { RateLimiter } from './rate-limiter.js';
 import { afterRefusals, DEFAULT_MAX_ATTEMPTS, sendWithRetry } from './retry.js';
+import { claimUnderCap, giveBack, type CappedClaim } from './warmup-cap.js';
+
+/** Where today's warm-up cap stands, after the last claim. */
+export type WarmupStatus = Omit<CappedClaim<unknown>, 'rows'>;
 
 /** What one settled attempt counts as in the run's figures. */
 export type Tally = 'sent' | 'failed' | 'unknown' | undefined;
@@ -37,6 +41,8 @@ export class SendingPolicy {
   private readonly budget: FleetBudget;
   readonly pauses: CampaignPauses;
   readonly counters: PolicyCounters = { retries: 0, throttled: 0 };
+  /** Set when a warm-up cap applies. */
+  warmup: WarmupStatus | undefined;
   private readonly streak: FailureStreak;
   private readonly maxAttempts: number;
 
@@ -74,6 +80,23 @@ export class SendingPolicy {
       sleep: (ms) => systemClock.sleep(ms, this.o.signal),
       signal: this.o.signal,
     });
+  }
+
+  /**
+   * Claim through the warm-up cap when there is one: at most what is left of today's cap,
+   * counted in the claim's transaction.
+   */
+  async claim<T>(now: Date, limit: number, claim: (db: Kysely<Database> | Transaction<Database>, limit: number) => Promise<T[]>): Promise<T[]> {
+    const schedule = this.config.warmup;
+    if (!schedule) return claim(this.db, limit);
+    const { rows, ...status } = await claimUnderCap(this.db, schedule, now, limit, claim);
+    this.warmup = status;
+    return rows;
+  }
+
+  /** Claimed rows that were not sent (given back, skipped) do not count toward today's cap. */
+  async unclaimed(n: number): Promise<void> {
+    if (this.warmup && n > 0) await giveBack(this.db, this.warmup.day, n);
   }
 
   /** Pause the campaigns (these, or every running one) whose bounce or complaint rate is past its limit. */

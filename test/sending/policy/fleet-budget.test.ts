@@ -17,16 +17,15 @@ describe('one rate for the whole fleet', () => {
     const burst = rate / 4;
     const start = Date.parse('2026-12-01T00:00:00Z');
     const grantedAt: { ms: number; n: number }[] = [];
-    const perWorker = [0, 0, 0, 0];
     // Four workers ask for a chunk every 50 ms of a 10-second run (times injected, so the
     // accounting is exact however slowly the machine runs the statements).
     for (let ms = 0; ms <= 10_000; ms += 50) {
       const at = new Date(start + ms);
       const takes = await Promise.all([1, 2, 3, 4].map(() => takeTokens(t.db, { name: 'fleet-test', rate, ask: 5, burst, at })));
-      takes.forEach((r, w) => {
-        perWorker[w]! += r.granted;
+      for (const r of takes) {
+        expect(r.granted).toBeLessThanOrEqual(5);
         if (r.granted > 0) grantedAt.push({ ms, n: r.granted });
-      });
+      }
     }
     const total = grantedAt.reduce((a, g) => a + g.n, 0);
     // 10 s at 50/s; the bucket starts empty.
@@ -37,8 +36,6 @@ describe('one rate for the whole fleet', () => {
       const inWindow = grantedAt.filter((g) => g.ms >= from && g.ms < from + 1000).reduce((a, g) => a + g.n, 0);
       expect(inWindow).toBeLessThanOrEqual(rate + burst);
     }
-    // Every worker got a share.
-    for (const n of perWorker) expect(n).toBeGreaterThan(rate);
   });
 
   it('says how long to wait when the bucket is empty, and never goes back in time', async () => {
