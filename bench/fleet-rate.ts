@@ -33,9 +33,13 @@ const WORKERS = Number(argValue(argv, '--workers') ?? 4);
 const LATENCY_MS = Number(argValue(argv, '--latency-ms') ?? 40);
 const PG_DIR = path.join(DATA_DIR, `fleet-pg-${process.pid}`);
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1' };
+// The emulator answers GetAccount with this document; it needs every field.
 const ACCOUNT = {
+  DedicatedIpAutoWarmupEnabled: false,
+  Details: { AdditionalContactEmailAddresses: [], ContactLanguage: 'EN', MailType: 'MARKETING', ReviewDetails: { CaseId: '1', Status: 'GRANTED' }, UseCaseDescription: 'newsletter', WebsiteURL: 'https://example.com' },
   EnforcementStatus: 'HEALTHY', ProductionAccessEnabled: true, SendingEnabled: true,
   SendQuota: { Max24HourSend: 1_000_000, MaxSendRate: 50, SentLast24Hours: 0 },
+  SuppressionAttributes: { SuppressedReasons: [] },
 };
 
 // A SendEmail endpoint that answers after a fixed delay and stores nothing.
