@@ -251,6 +251,7 @@ CREATE TABLE IF NOT EXISTS erasures (
   forgotten   integer NOT NULL,
   not_found   integer NOT NULL,
   rows        jsonb NOT NULL
+);
 
 -- sending policy
 -- One rate for the whole fleet: a token bucket every dispatcher takes its sends from, so N
