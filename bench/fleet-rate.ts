@@ -21,10 +21,11 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { loadCampaign } from '../src/campaigns/index.js';
 import { loadConfig } from '../src/config/config.js';
+import { addressHashKeys, sessionOptions } from '../src/db/address-hash.js';
 import { freePort, startEmbedded } from '../src/db/embedded.js';
 import type { Database } from '../src/db/types.js';
 import { enqueueDeliveries, recordCampaign } from '../src/sending/enqueue.js';
-import { DATA_DIR, ROOT, argValue, freshDatabase, int, runMeasured } from './lib.js';
+import { DATA_DIR, ROOT, argValue, benchDb, freshDatabase, int, runMeasured } from './lib.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const argv = process.argv.slice(2);
@@ -78,7 +79,7 @@ async function prepare(adminUrl: string, name: string, env: NodeJS.ProcessEnv): 
   const config = loadConfig({ cwd: ROOT, env: { ...env, DATABASE_URL: url } });
   const campaign = await loadCampaign(path.join(ROOT, 'campaigns/weekly.yaml'), config);
   campaign.schedule = { ...campaign.schedule, at: undefined };
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  const db = benchDb(url, { options: sessionOptions(addressHashKeys(config)) });
   await recordCampaign(db, campaign);
   await enqueueDeliveries(db, campaign, new Date());
   await db.destroy();
@@ -90,7 +91,7 @@ async function fleet(url: string, n: number, env: NodeJS.ProcessEnv): Promise<{ 
   const runs = await Promise.all(Array.from({ length: n }, (_, i) =>
     runMeasured(['dispatch', '--json', '--worker', `w${i}`], { cwd: ROOT, env: { ...env, DATABASE_URL: url } })));
   for (const r of runs) if (r.code !== 0) throw new Error(`dispatch failed (${r.code}): ${r.stderr}`);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+  const db = benchDb(url);
   const { rows } = await sql<{ n: number; first: Date; last: Date }>`
     SELECT count(*)::int AS n, min(sent_at) AS first, max(sent_at) AS last FROM deliveries WHERE status = 'sent'`.execute(db);
   await db.destroy();

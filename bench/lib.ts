@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
@@ -12,10 +12,49 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DATA_DIR = path.join(ROOT, 'bench', '.data');
 export const CLI = path.join(ROOT, 'bin', 'marketer.js');
 
+/** Newest modification time of the files under `dir`, in ms (0 when it does not exist). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The CLI that benches spawn runs from dist/: build it when any source is newer, so that a
+ * figure never describes older code than the checkout.
+ */
+export function ensureBuilt(): void {
+  if (newestMtime(path.join(ROOT, 'src')) <= newestMtime(path.join(ROOT, 'dist'))) return;
+  process.stderr.write('Building dist/ (sources are newer) …\n');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('tsc failed: the benches need a build of the current sources');
+}
+ensureBuilt();
+
 export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
+}
+
+/**
+ * A Kysely handle for a bench database: with `options` (the address-hash session settings that
+ * enqueue needs), and an error listener, so that a server stopping under an idle connection is
+ * not an unhandled error that hides the real one.
+ */
+export function benchDb(url: string, options?: { max?: number; options?: string }): Kysely<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: options?.max ?? 1, options: options?.options });
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
 /** Drop, create and migrate a database on the server of `adminUrl`; returns its URL. */
