@@ -39,15 +39,25 @@ const STUB = argv.includes('--stub');
 const PG_DIR = path.join(DATA_DIR, `send-pg-${process.pid}`);
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1' };
 
-// A SendEmail endpoint that stores nothing (SES v2 REST: POST /v2/email/outbound-emails).
+// A SendEmail endpoint that stores nothing (SES v2 REST: POST /v2/email/outbound-emails), and
+// answers the reads made before a send as a healthy production account with verified identities.
 const STUB_SOURCE = `
 const http = require('node:http');
 let n = 0;
+const account = { SendingEnabled: true, ProductionAccessEnabled: true, EnforcementStatus: 'HEALTHY',
+  SendQuota: { Max24HourSend: 10000000, MaxSendRate: 100000, SentLast24Hours: 0 } };
 http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
+    let body;
+    if (req.method === 'GET' && req.url.startsWith('/v2/email/account')) body = account;
+    else if (req.method === 'GET' && req.url.startsWith('/v2/email/identities/')) {
+      const name = decodeURIComponent(req.url.slice('/v2/email/identities/'.length).split('?')[0]);
+      body = { IdentityType: name.includes('@') ? 'EMAIL_ADDRESS' : 'DOMAIN', VerifiedForSendingStatus: true,
+        VerificationStatus: 'SUCCESS', DkimAttributes: { Status: 'SUCCESS', SigningEnabled: true } };
+    } else body = { MessageId: 'stub-' + process.pid + '-' + (++n) };
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ MessageId: 'stub-' + process.pid + '-' + (++n) }));
+    res.end(JSON.stringify(body));
   });
 }).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('server running'));
 `;
