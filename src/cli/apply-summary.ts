@@ -3,7 +3,7 @@ import type { ApplyRange } from '../apply/apply-range.js';
 import type { ChangedCampaigns } from '../campaigns/changed-campaigns.js';
 import type { DispatchResult } from '../sending/dispatch.js';
 import { formatNumber } from './output.js';
-import { code, md } from './step-summary.js';
+import { code, errorLines, md } from './step-summary.js';
 
 export interface ApplySummaryInput {
   range: ApplyRange;
@@ -21,7 +21,7 @@ const sha = (s: string) => code(s.slice(0, 12));
 /** The job page's report of one `marketer apply` (or `apply --plan`). */
 export function applySummary(o: ApplySummaryInput): string {
   const r = o.result;
-  const bad = o.problems.length > 0 || r.refused.length > 0 || Boolean(o.dispatch?.stopped);
+  const bad = o.problems.length > 0 || r.refused.length > 0 || Boolean(o.dispatch?.stopped) || (o.dispatch?.failed ?? 0) > 0;
   const lines = [`## ${bad ? '❌' : o.plan ? '📬' : '🚀'} marketer apply${o.plan ? ' --plan' : ''}`, ''];
   if (o.range.from === 'behind') lines.push(`HEAD ${sha(o.range.head)} is older than ${sha(o.range.base)}, already applied on ${code(o.range.branch)}: nothing to apply.`, '');
   else {
@@ -50,6 +50,7 @@ export function applySummary(o: ApplySummaryInput): string {
   if (o.dispatch) {
     const d = o.dispatch;
     lines.push(`Dispatched: ${formatNumber(d.sent)} sent, ${formatNumber(d.failed)} failed${d.unknown ? `, ${formatNumber(d.unknown)} unknown` : ''}${d.skipped ? `, ${formatNumber(d.skipped)} skipped (late)` : ''}.`, '');
+    for (const id of new Set(d.errors.map((e) => e.campaign))) lines.push(...errorLines(`campaign ${id}`, d.errors.filter((e) => e.campaign === id)));
     if (d.stopped) lines.push(`**Sending stopped:** ${md(d.stopped.message)}. The rest stays queued.`, '');
   } else if (o.due !== undefined) lines.push(`Due now: ${formatNumber(o.due)} deliveries would be dispatched.`, '');
   return lines.join('\n');

@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import type { CampaignCounts } from '../sending/ledger.js';
 import type { DispatchResult, DispatchStatus } from '../sending/dispatch.js';
+import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import type { PausedCampaign } from '../sending/policy/campaign-pauses.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { formatNumber, table } from './output.js';
@@ -61,6 +62,30 @@ export function formatStatus(s: DispatchStatus, counts?: { queued: number }): st
 export function formatWarmup(w: DispatchResult['warmup']): string | undefined {
   if (!w || !w.capped || w.heldBack === 0) return undefined;
   return `Warm-up cap reached for ${w.day} (${formatNumber(w.used)} of ${formatNumber(w.cap)} a day, all campaigns together): ${formatNumber(w.heldBack)} due deliver${w.heldBack === 1 ? 'y waits' : 'ies wait'} for tomorrow (UTC); "marketer dispatch" then sends them.`;
+}
+
+/** Error groups at most this many are listed one per line; the rest are counted together. */
+const LISTED_ERRORS = 5;
+
+/** "10 failed: MessageRejected: …", one line per error, most frequent first. */
+export function formatErrors(groups: ErrorGroup[], prefix = ''): string[] {
+  const lines = groups.slice(0, LISTED_ERRORS).map((g) => `${prefix}${formatNumber(g.count)} failed: ${g.error}`);
+  const rest = groups.slice(LISTED_ERRORS);
+  if (rest.length > 0) {
+    const n = rest.reduce((a, g) => a + g.count, 0);
+    lines.push(`${prefix}${formatNumber(n)} failed with ${rest.length} other error${rest.length === 1 ? '' : 's'} (--json lists them all)`);
+  }
+  return lines;
+}
+
+/** A run's failures over several campaigns: "campaign 7: 10 failed: …", per campaign. */
+export function formatCampaignErrors(errors: DispatchResult['errors']): string[] {
+  return [...new Set(errors.map((e) => e.campaign))].flatMap((id) => formatErrors(errors.filter((e) => e.campaign === id), `campaign ${id}: `));
+}
+
+/** This run's failures of one campaign (or of every campaign), as {error, count} groups. */
+export function runErrors(result: Pick<DispatchResult, 'errors'>, campaignId?: number): ErrorGroup[] {
+  return groupErrors(result.errors.filter((e) => campaignId === undefined || e.campaign === campaignId));
 }
 
 /** One line for a campaign a pause rule or breaker stopped. */

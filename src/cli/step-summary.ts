@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import type { ChangedCampaigns } from '../campaigns/changed-campaigns.js';
+import type { ErrorGroup } from '../error-groups.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { formatNumber } from './output.js';
 import { waveChart } from './wave-chart.js';
@@ -151,6 +152,8 @@ export interface SentCampaign {
   paused?: string;
   /** What the warm-up cap held back for tomorrow, in words. */
   heldBack?: string;
+  /** This run's failed deliveries, grouped by error. */
+  errors?: ErrorGroup[];
 }
 
 export interface RefusedCampaign {
@@ -164,7 +167,7 @@ export interface RefusedCampaign {
 
 export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[]; changed?: ChangedCampaigns; stopped?: string; problems?: string[] }): string {
   const problems = o.problems ?? [];
-  const bad = o.refused.length > 0 || Boolean(o.stopped) || problems.length > 0 || o.sent.some((s) => s.paused);
+  const bad = o.refused.length > 0 || Boolean(o.stopped) || problems.length > 0 || o.sent.some((s) => s.paused || s.this_run.failed > 0);
   const lines = [`## ${bad ? '❌' : '🚀'} marketer send`, '', ...changedLines(o.changed), ...problemLines(problems)];
   if (problems.length > 0) lines.push('Nothing was enqueued or sent.', '');
   if (o.sent.length > 0) {
@@ -180,6 +183,7 @@ export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[
   }
   for (const s of o.sent) {
     if (s.paused) lines.push(`**Paused: campaign ${s.campaign}** ${md(s.paused)}. Fix the cause, then run \`marketer send\` again to resume.`, '');
+    if (s.errors && s.errors.length > 0) lines.push(...errorLines(`campaign ${s.campaign}`, s.errors));
     if (s.heldBack) lines.push(`⏳ Campaign ${s.campaign}: ${md(s.heldBack)}`, '');
   }
   for (const r of o.refused) {
@@ -190,4 +194,10 @@ export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[
   }
   if (o.stopped) lines.push(`**Sending stopped:** ${md(o.stopped)}. The rest stays queued.`, '');
   return lines.join('\n');
+}
+
+/** A run's failures in the step summary: a bold head, then one list item per error. */
+export function errorLines(what: string, errors: ErrorGroup[]): string[] {
+  const n = errors.reduce((a, e) => a + e.count, 0);
+  return [`**Failed: ${what}**, ${formatNumber(n)} deliver${n === 1 ? 'y' : 'ies'} (not retried):`, '', ...errors.map((e) => `- ${formatNumber(e.count)} × ${md(e.error)}`), ''];
 }

@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
+import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import { inputError } from '../errors.js';
 
 /**
@@ -35,6 +36,8 @@ export interface CampaignStats {
   opens: { unique: number; total: number };
   clicks: { unique: number; total: number };
   failed: number;
+  /** Failed deliveries grouped by error (no addresses), most frequent first. */
+  errors: ErrorGroup[];
   unknown: number;
   /** Skipped deliveries: late waves (`late: skip`) and recipients suppressed before sending. */
   skipped: number;
@@ -247,6 +250,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     opens: { unique: uniqueOpens, total: total('Open') },
     clicks: { unique: uniqueClicks, total: total('Click') },
     failed: sum((w) => w.failed),
+    errors: await failedByError(db, campaign.id),
     unknown: sum((w) => w.unknown),
     skipped,
     skippedBreakdown: { late: skipped - suppressed, suppressed },
@@ -334,6 +338,16 @@ export interface CampaignSummary {
   bounced: number;
   complained: number;
   rates: { open: number | null; click: number | null; bounce: number | null; complaint: number | null };
+}
+
+/**
+ * The campaign's failed deliveries by error. Errors are stored normalised, so this is a few
+ * groups; grouping again in TypeScript merges rows recorded before normalisation.
+ */
+async function failedByError(db: Kysely<Database>, campaignId: number): Promise<ErrorGroup[]> {
+  const { rows } = await sql<{ error: string | null; count: number }>`
+    SELECT error, count(*)::int AS count FROM deliveries WHERE campaign_id = ${campaignId} AND status = 'failed' GROUP BY error`.execute(db);
+  return groupErrors(rows);
 }
 
 /** Whether today's warm-up counter is full while this campaign has due deliveries queued. */

@@ -12,6 +12,7 @@ import {
   claimDeliveries, dueQueued, finishCampaigns, hasPendingWork, markAttempted, nextDueAt, nextRetryDue, recordResults,
   recoverExpiredLeases, releaseUnattempted, renewLeases, skipLateDeliveries, type ClaimedDelivery, type DeliveryResult,
 } from './ledger.js';
+import type { ErrorGroup } from '../error-groups.js';
 import type { Mailer, OutgoingMessage } from './mailer.js';
 import type { PausedCampaign } from './policy/campaign-pauses.js';
 import { SendingPolicy, type WarmupStatus } from './policy/sending-policy.js';
@@ -37,6 +38,8 @@ export interface DispatchResult extends DispatchStatus {
   campaigns: number[];
   finished: number[];
   paused: PausedCampaign[];
+  /** This run's failed deliveries, per campaign and (normalised) error. */
+  errors: (ErrorGroup & { campaign: number })[];
   /** Today's warm-up cap, when one applies; heldBack: due deliveries it left for tomorrow. */
   warmup?: WarmupStatus & { heldBack: number };
   /** Why the run ended early, if it did. */
@@ -85,7 +88,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const limit = pLimit(o.concurrency);
   const startedAt = performance.now();
   const status: DispatchStatus = { sent: 0, failed: 0, unknown: 0, skipped: 0, retries: 0, throttled: 0, rate: o.rate, achieved: 0, nextWave: undefined, waiting: false };
-  const result: DispatchResult = { ...status, campaigns: [], finished: [], paused: [], stopped: undefined, recovered: { requeued: 0, unknown: 0 } };
+  const result: DispatchResult = { ...status, campaigns: [], finished: [], paused: [], errors: [], stopped: undefined, recovered: { requeued: 0, unknown: 0 } };
   const touched = new Set<number>();
   // Rows this run gave back to the queue because SES refused them for now (throttled, 5xx): a
   // run without --wait still owes them, and ends only once none of them is queued.
@@ -137,7 +140,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         return requeue(row);
       }
       status.failed += 1;
-      return writers.results.add({ id: row.id, status: 'failed', error: `render: ${errorMessage(err)}` });
+      return writers.results.add(policy.failed(row, `render: ${errorMessage(err)}`));
     }
     await policy.pace();
     if (stopController.signal.aborted) return requeue(row);
@@ -229,7 +232,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const candidates = o.campaignId !== undefined ? [...new Set([...result.campaigns, o.campaignId])] : result.campaigns;
   result.finished = await finishCampaigns(db, candidates);
   report();
-  Object.assign(result, status, { stopped: stop, paused: policy.pauses.list });
+  Object.assign(result, status, { stopped: stop, paused: policy.pauses.list, errors: policy.failures.list() });
   if (policy.warmup) result.warmup = { ...policy.warmup, heldBack: policy.warmup.capped ? await dueQueued(db, clock.now(), o.campaignId) : 0 };
   return result;
 }

@@ -22,6 +22,11 @@ export interface StandInState {
   deny: Set<string>;
   /** Answer SendEmail from an address no verified identity covers with SES's MessageRejected. */
   checkSenders?: boolean;
+  /**
+   * Answer SendEmail to a recipient no verified identity covers with MessageRejected naming it,
+   * as SES does while the account is in the sandbox.
+   */
+  checkRecipients?: boolean;
 }
 
 export interface SesStandIn {
@@ -88,7 +93,7 @@ const sesError = (status: number, type: string, message: string): Reply => ({ st
 function route(s: SesStandIn, method: string, url: string, target: string, text: string): Reply | undefined {
   const path = url.split('?')[0]!;
   if (method === 'POST' && target.startsWith('AmazonSQS.')) return sqs(s, target.slice('AmazonSQS.'.length), text);
-  if (method === 'POST' && path === '/v2/email/outbound-emails' && s.state.checkSenders) return unverifiedSender(s, text);
+  if (method === 'POST' && path === '/v2/email/outbound-emails' && (s.state.checkSenders || s.state.checkRecipients)) return unverifiedIdentity(s, text);
   if (method !== 'GET') return undefined;
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   const [v2, email, kind, name, sub] = parts;
@@ -119,15 +124,25 @@ function route(s: SesStandIn, method: string, url: string, target: string, text:
   }
 }
 
-/** SES's answer to a send from an identity it has not verified; undefined lets the send through. */
-function unverifiedSender(s: SesStandIn, text: string): Reply | undefined {
-  const from = String((JSON.parse(text) as { FromEmailAddress?: string }).FromEmailAddress ?? '');
-  const address = (/<([^<>]+)>/.exec(from)?.[1] ?? from).trim().toLowerCase();
-  const labels = address.slice(address.indexOf('@') + 1).split('.');
-  const covering = [address, ...labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'))];
-  if (covering.some((id) => s.state.identities[id]?.VerifiedForSendingStatus === true)) return undefined;
-  s.calls.push(`SendEmail rejected ${address}`);
-  return sesError(400, 'MessageRejected', `Email address is not verified. The following identities failed the check in region US-EAST-1: ${address}`);
+/**
+ * SES's answer to a send from (or, in the sandbox, to) an identity it has not verified;
+ * undefined lets the send through.
+ */
+function unverifiedIdentity(s: SesStandIn, text: string): Reply | undefined {
+  const body = JSON.parse(text) as { FromEmailAddress?: string; Destination?: { ToAddresses?: string[] } };
+  const bare = (a: string) => (/<([^<>]+)>/.exec(a)?.[1] ?? a).trim().toLowerCase();
+  const verified = (address: string) => {
+    const labels = address.slice(address.indexOf('@') + 1).split('.');
+    const covering = [address, ...labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'))];
+    return covering.some((id) => s.state.identities[id]?.VerifiedForSendingStatus === true);
+  };
+  const failed = [
+    ...(s.state.checkSenders ? [bare(String(body.FromEmailAddress ?? ''))] : []),
+    ...(s.state.checkRecipients ? (body.Destination?.ToAddresses ?? []).map(bare) : []),
+  ].filter((a) => !verified(a));
+  if (failed.length === 0) return undefined;
+  s.calls.push(`SendEmail rejected ${failed.join(', ')}`);
+  return sesError(400, 'MessageRejected', `Email address is not verified. The following identities failed the check in region US-EAST-1: ${failed.join(', ')}`);
 }
 
 function sqs(s: SesStandIn, op: string, text: string): Reply {

@@ -241,9 +241,11 @@ describe('send and dispatch under failure', () => {
     s.proxy.faults = { rejectAll: 'MessageRejected' };
     const { dir, campaignFile } = makeCampaignRepo();
     const r = await runCli(['send', campaignFile, '--json', '--concurrency', '1'], { cwd: dir, env: env({ MARKETER_MAX_CONSECUTIVE_FAILURES: '5' }) });
-    expect(r.code).toBe(0);
+    // Deliveries failed in this run: exit 1 (the pause alone is not a breaker).
+    expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc.failed).toBe(5);
+    expect(doc.errors).toEqual([{ error: 'MessageRejected: MessageRejected (injected)', count: 5 }]);
     expect(doc.paused[0].reason).toContain('5 sends in a row failed; last error: MessageRejected');
     const campaign = await s.t.db.selectFrom('campaigns').select(['status', 'paused_reason']).executeTakeFirstOrThrow();
     expect(campaign.status).toBe('paused');

@@ -14,11 +14,11 @@ import { preflightSend } from '../sender-preflight.js';
 import { applySummary } from '../apply-summary.js';
 import { campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, readOnlyDatabase, refuseEphemeralDatabase, ReportedExit, sendsNothing, withDatabase, type CommandContext } from '../context.js';
-import { formatStatus } from '../format-sending.js';
+import { formatCampaignErrors, formatStatus } from '../format-sending.js';
 import { formatNumber } from '../output.js';
 import { writeSummary } from '../step-summary.js';
 import { compileAll } from './plan.js';
-import { addDispatchOptions, exitIfStopped, runDispatch } from './send.js';
+import { addDispatchOptions, exitIfFailed, exitIfStopped, runDispatch } from './send.js';
 
 interface ApplyFlags {
   since?: string;
@@ -131,7 +131,10 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
         ctx.out.info(`${head.slice(0, 12)} is not recorded as applied: the next run tries these campaigns again.`);
       }
       dispatch = await runDispatch(ctx, db, flags, { allowChanged: flags.allowChanged, rate });
-      if (!ctx.out.json) ctx.out.info(dispatch.campaigns.length === 0 && dispatch.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(dispatch)}`);
+      if (!ctx.out.json) {
+        ctx.out.info(dispatch.campaigns.length === 0 && dispatch.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(dispatch)}`);
+        for (const line of formatCampaignErrors(dispatch.errors)) ctx.out.info(chalk.red(line));
+      }
     }
     const recordedAfter = flags.plan ? recorded : await appliedCommit(db, branch);
     return { range, changed, result, problems, unchanged, recordedAfter, outcome, dispatch, due } satisfies ApplyReport;
@@ -145,6 +148,7 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
     throw new ReportedExit(2);
   }
   exitIfStopped(report.dispatch?.stopped);
+  if (report.dispatch) exitIfFailed(report.dispatch);
   if (report.result.refused.length > 0) {
     process.stderr.write(`${chalk.red('error')} ${report.result.refused.length === 1 ? '1 campaign was' : `${report.result.refused.length} campaigns were`} refused (see above); the others were ${flags.plan ? 'planned' : 'sent'}.\n`);
     throw new ReportedExit(2);
@@ -205,7 +209,7 @@ function applyJson(r: ApplyReport, plan: boolean) {
     deleted: r.changed?.deleted ?? [],
     ...(r.changed ? { changed: changedJson(r.changed) } : {}),
     dispatch: d
-      ? { campaigns: d.campaigns, finished: d.finished, sent: d.sent, failed: d.failed, unknown: d.unknown, skipped: d.skipped, paused: d.paused, stopped: d.stopped ?? null }
+      ? { campaigns: d.campaigns, finished: d.finished, sent: d.sent, failed: d.failed, unknown: d.unknown, skipped: d.skipped, paused: d.paused, stopped: d.stopped ?? null, errors: d.errors }
       : { due: r.due ?? 0 },
   };
 }

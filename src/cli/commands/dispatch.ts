@@ -1,8 +1,8 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { commandContext, refuseEphemeralDatabase, withDatabase } from '../context.js';
-import { formatPause, formatStatus, formatWarmup } from '../format-sending.js';
-import { addDispatchOptions, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
+import { formatCampaignErrors, formatPause, formatStatus, formatWarmup } from '../format-sending.js';
+import { addDispatchOptions, exitIfFailed, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
 import { inputError } from '../../errors.js';
 
 interface DispatchFlags {
@@ -48,7 +48,7 @@ Examples:
           ctx.out.printJson({
             campaigns: result.campaigns, finished: result.finished, sent: result.sent, failed: result.failed, unknown: result.unknown,
             skipped: result.skipped, retries: result.retries, throttled: result.throttled, recovered: result.recovered,
-            paused: result.paused, stopped: result.stopped ?? null, warmup: result.warmup ?? null,
+            paused: result.paused, stopped: result.stopped ?? null, warmup: result.warmup ?? null, errors: result.errors,
           });
         } else {
           ctx.out.info(result.campaigns.length === 0 && result.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(result)}`);
@@ -56,12 +56,14 @@ Examples:
             ctx.out.info(`Recovered from lapsed leases: ${result.recovered.requeued} back to the queue, ${result.recovered.unknown} unknown.`);
           }
           for (const id of result.finished) ctx.out.info(chalk.green(`Campaign ${id} done.`));
+          for (const line of formatCampaignErrors(result.errors)) ctx.out.info(chalk.red(line));
           for (const p of result.paused) ctx.out.warn(formatPause(p));
           const held = formatWarmup(result.warmup);
           if (held) ctx.out.info(chalk.yellow(held));
         }
         exitIfStopped(result.stopped);
         exitIfTripped(result);
+        exitIfFailed(result);
       });
     });
 }

@@ -15,7 +15,7 @@ import { inputError, isMarketerError, MarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
-import { formatCounts, formatPause, formatStatus, formatWarmup } from '../format-sending.js';
+import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, runErrors } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
 import { pullWhileSending } from '../pull-while-sending.js';
@@ -160,6 +160,7 @@ function sentRow(c: LoadedCampaign, counts: CampaignCounts, result: DispatchResu
     queued: counts.queued + counts.sending, status: counts.status, this_run: { sent: result.sent, failed: result.failed },
     paused: result.paused.find((p) => p.campaign === counts.campaign)?.reason,
     heldBack: formatWarmup(result.warmup),
+    errors: runErrors(result, counts.campaign),
   };
 }
 
@@ -174,6 +175,7 @@ function sendDocument(counts: CampaignCounts, result: DispatchResult) {
     this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
     paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
     warmup: result.warmup ?? null,
+    errors: runErrors(result, counts.campaign),
   };
 }
 
@@ -233,6 +235,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   }
   exitIfStopped(stopped);
   exitIfTripped({ paused: sent.flatMap(({ outcome }) => outcome.result.paused) });
+  exitIfFailed({ failed: sent.reduce((n, { outcome }) => n + outcome.result.failed, 0) });
   if (refused.length > 0) {
     if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${refused.length === 1 ? '1 campaign was' : `${refused.length} campaigns were`} refused (see above); the others were sent.\n`);
     throw new ReportedExit(2);
@@ -290,10 +293,11 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
   } else {
     ctx.out.info(`This run: ${formatStatus(result)}`);
     ctx.out.info(formatCounts(counts));
+    for (const line of formatErrors(runErrors(result, counts.campaign))) ctx.out.info(chalk.red(line));
     for (const p of result.paused) ctx.out.warn(`${formatPause(p)}. Fix the cause, then run marketer send again to resume.`);
     const held = formatWarmup(result.warmup);
     if (held) ctx.out.info(chalk.yellow(held));
-    if (counts.status === 'done') ctx.out.info(chalk.green('Campaign done: every delivery is settled.'));
+    if (counts.status === 'done') ctx.out.info(doneLine(counts, result));
     else if (counts.queued > 0 && !result.stopped) {
       ctx.out.info(`${formatNumber(counts.queued)} wait for later waves: run "marketer dispatch" on a schedule${flags.wait ? '' : ', or send with --wait'}.`);
     }
@@ -305,7 +309,27 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
   if (exit) {
     exitIfStopped(result.stopped);
     exitIfTripped(result);
+    exitIfFailed(result);
   }
+}
+
+/** A campaign with nothing left to send: done, unless this run's deliveries failed. */
+function doneLine(counts: CampaignCounts, result: DispatchResult): string {
+  const failed = formatNumber(result.failed);
+  if (result.failed === 0) return chalk.green('Campaign done: every delivery is settled.');
+  if (result.sent === 0) return chalk.red(`Nothing was sent: all ${failed} deliveries of this run failed (see above). Failed deliveries are not retried; marketer stats ${counts.campaign} lists the errors.`);
+  return chalk.yellow(`Campaign finished with ${failed} failed deliver${result.failed === 1 ? 'y' : 'ies'} this run (see above); failed deliveries are not retried.`);
+}
+
+/**
+ * A run in which SES refused deliveries for good fails the command (exit 1), however many were
+ * sent: failed rows are never retried by themselves, so a human must look, and CI shows red.
+ */
+export function exitIfFailed(result: Pick<DispatchResult, 'failed'>): void {
+  if (result.failed === 0) return;
+  process.stderr.write(`${chalk.red('error')} ${formatNumber(result.failed)} deliver${result.failed === 1 ? 'y' : 'ies'} failed in this run (see above); they are not retried.
+`);
+  throw new ReportedExit(1);
 }
 
 /** A circuit breaker that paused a campaign fails the command (exit 1), so CI shows it red. */

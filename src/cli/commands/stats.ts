@@ -9,6 +9,7 @@ import { campaignStats, listCampaignStats, type CampaignStats } from '../../repo
 import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { bar, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
+import { formatErrors } from '../format-sending.js';
 import { table } from '../output.js';
 
 /** `42` or a campaign file whose top-level `id:` names it. */
@@ -85,6 +86,11 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
       ...(s.queued + s.sending > 0 ? [['Still to send', f(s.queued + s.sending), '']] : []),
     ].map((r) => ['  ' + r[0], ...r.slice(1)])),
   );
+  if (s.errors.length > 0) {
+    out();
+    out(chalk.bold('Failed deliveries') + chalk.dim(' (not retried)'));
+    for (const line of formatErrors(s.errors)) out(chalk.red(`  ${wrapText(line, width - 2, 4)}`));
+  }
   for (const a of s.alerts) {
     out();
     const label = a.level === 'critical' ? chalk.bold.red('✖ critical') : chalk.yellow('! warning');

@@ -4,6 +4,7 @@ import type { Database } from '../../db/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ClaimedDelivery, DeliveryResult } from '../ledger.js';
 import type { SendOutcome } from '../mailer.js';
+import { FailureTally } from '../failure-tally.js';
 import { CampaignPauses } from './campaign-pauses.js';
 import { breakerFigures, breakerTrip } from './circuit-breaker.js';
 import { FailureStreak } from './failure-streak.js';
@@ -41,6 +42,8 @@ export class SendingPolicy {
   private readonly budget: FleetBudget;
   readonly pauses: CampaignPauses;
   readonly counters: PolicyCounters = { retries: 0, throttled: 0 };
+  /** This run's failed deliveries, grouped by error. */
+  readonly failures = new FailureTally();
   /** Set when a warm-up cap applies. */
   warmup: WarmupStatus | undefined;
   private readonly streak: FailureStreak;
@@ -109,6 +112,11 @@ export class SendingPolicy {
     }
   }
 
+  /** A delivery that failed for good: counted in the run's error groups, recorded without addresses. */
+  failed(row: ClaimedDelivery, error: string): DeliveryResult {
+    return { id: row.id, status: 'failed', error: this.failures.add(row.campaign_id, error) };
+  }
+
   /**
    * The ledger result of a final outcome, and what it counts as. Fatal outcomes are the
    * caller's to act on (they stop the run); the row goes back to the queue.
@@ -119,13 +127,13 @@ export class SendingPolicy {
         this.streak.sent(row.campaign_id);
         return { result: { id: row.id, status: 'sent', messageId: outcome.messageId, at: this.o.clock.now() }, tally: 'sent' };
       case 'failed':
-        return { result: { id: row.id, status: 'failed', error: outcome.error }, tally: 'failed', pause: this.streak.failed(row.campaign_id, outcome.error) };
+        return { result: this.failed(row, outcome.error), tally: 'failed', pause: this.streak.failed(row.campaign_id, outcome.error) };
       case 'unknown':
         // Timeouts in a row point at the network or SES, not at this recipient.
         return { result: { id: row.id, status: 'unknown', error: outcome.error }, tally: 'unknown', pause: this.streak.failed(row.campaign_id, outcome.error) };
       case 'retry': {
         const result = afterRefusals(row.id, row.attempts, outcome);
-        return { result, tally: result.status === 'failed' ? 'failed' : undefined };
+        return result.status === 'failed' ? { result: this.failed(row, result.error), tally: 'failed' } : { result, tally: undefined };
       }
       case 'fatal':
         return { result: { id: row.id, status: 'queued', error: outcome.error }, tally: undefined };
