@@ -1,4 +1,5 @@
-import { runMjml } from './run-mjml.js';
+import { compileCacheActivity, compileCacheKey, readCompileCache, writeCompileCache, type CachedMjml } from './compile-cache.js';
+import { mjmlActivity, runMjml } from './run-mjml.js';
 import type { Problem } from './problems.js';
 import { restylePreheader } from './preheader-style.js';
 
@@ -7,6 +8,8 @@ export interface MjmlResult {
   problems: Problem[];
   /** The template and every partial it includes, for locating what a later step finds. */
   sources: { file: string; text: string }[];
+  /** True when MJML's output came from the compile cache (compile-cache.ts), not from MJML. */
+  cached: boolean;
 }
 
 interface MjmlValidationIssue {
@@ -19,6 +22,21 @@ function validationIssues(err: unknown): MjmlValidationIssue[] | undefined {
   const errors = (err as { errors?: unknown } | null)?.errors;
   if (!Array.isArray(errors)) return undefined;
   return errors.filter((e): e is MjmlValidationIssue => typeof e === 'object' && e !== null && typeof (e as MjmlValidationIssue).message === 'string');
+}
+
+/** What compiling templates took in this process (`validate --json` shows it). */
+export interface CompileActivity {
+  /** Times MJML was loaded (a worker started): once per process unless it sat idle. */
+  mjmlLoads: number;
+  /** Templates MJML compiled. */
+  compiled: number;
+  /** Templates whose MJML output came from the compile cache. */
+  cached: number;
+}
+
+export function compileActivity(): CompileActivity {
+  const mjml = mjmlActivity();
+  return { mjmlLoads: mjml.loads, compiled: mjml.compiles, cached: compileCacheActivity().hits };
 }
 
 /** Nunjucks output and control tags: `{{ … }}` and `{% … %}`. */
@@ -34,6 +52,10 @@ export interface CompileMjmlOptions {
   sources: { file: string; text: string }[];
   /** Add `<mj-preview>{{ preheader }}</mj-preview>` when the template has none. */
   preheader: boolean;
+  /** Keep and reuse MJML's output in <cacheRoot>/.marketer/cache (the repository); omit for none. */
+  cacheRoot?: string;
+  /** Default MJML_TIME_LIMIT_MS (run-mjml.ts). */
+  timeLimitMs?: number;
 }
 
 /**
@@ -50,38 +72,25 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
   const problems: Problem[] = [];
 
   const prepared = injectHead(source, options.preheader);
-  let html: string;
-  let issues: MjmlValidationIssue[];
+  let output: { mjml: CachedMjml; cached: boolean };
   try {
-    const result = await runMjml(prepared, {
-      validationLevel: 'soft',
-      filePath: options.templatePath,
-      // mjml 5 ignores mj-include unless asked; partials may come from anywhere under the root.
-      ignoreIncludes: false,
-      includePath: options.root,
-      keepComments: false,
-      // No mjmlConfigPath: a .mjmlconfig names component packages that MJML require()s, which
-      // would let a pull request run code. MJML reads none unless told to.
-    });
-    html = result.html;
-    issues = validationIssues({ errors: result.errors }) ?? [];
+    output = await mjmlOnce(prepared, options);
   } catch (err) {
     problems.push({ file, line: 1, col: 1, message: `MJML could not compile the template: ${(err as Error).message}` });
-    return { html: undefined, problems, sources };
+    return { html: undefined, problems, sources, cached: false };
   }
-  {
-    for (const issue of issues) {
-      const placeholder = /\{\{|\{%/.test(issue.message);
-      problems.push({
-        file,
-        line: issue.line || 1,
-        col: 1,
-        message: `MJML (strict): ${issue.tagName ? `<${issue.tagName}> ` : ''}${issue.message.trim()}`,
-        ...(placeholder
-          ? { hint: 'strict MJML checks attribute values such as colours and sizes before Nunjucks runs, so a {{ placeholder }} cannot stand in for one: write the literal value, or put the markup in <mj-raw>' }
-          : {}),
-      });
-    }
+  const { html } = output.mjml;
+  for (const issue of output.mjml.errors) {
+    const placeholder = /\{\{|\{%/.test(issue.message);
+    problems.push({
+      file,
+      line: issue.line || 1,
+      col: 1,
+      message: `MJML (strict): ${issue.tagName ? `<${issue.tagName}> ` : ''}${issue.message.trim()}`,
+      ...(placeholder
+        ? { hint: 'strict MJML checks attribute values such as colours and sizes before Nunjucks runs, so a {{ placeholder }} cannot stand in for one: write the literal value, or put the markup in <mj-raw>' }
+        : {}),
+    });
   }
 
   const survived = new Set(html.match(TAG) ?? []);
@@ -101,7 +110,40 @@ export async function compileMjml(source: string, options: CompileMjmlOptions): 
       });
     }
   }
-  return { html: restylePreheader(html), problems, sources };
+  return { html: restylePreheader(html), problems, sources, cached: output.cached };
+}
+
+/**
+ * MJML's output for `prepared`: from the compile cache when the same source, partials, options
+ * and MJML version were compiled before, otherwise from MJML (and then kept). A template MJML
+ * refuses outright (an exception, not validation errors) is not kept, so it is tried again.
+ */
+async function mjmlOnce(prepared: string, options: CompileMjmlOptions): Promise<{ mjml: CachedMjml; cached: boolean }> {
+  const mjmlOptions = {
+    validationLevel: 'soft',
+    filePath: options.templatePath,
+    // mjml 5 ignores mj-include unless asked; partials may come from anywhere under the root.
+    ignoreIncludes: false,
+    includePath: options.root,
+    keepComments: false,
+    // No mjmlConfigPath: a .mjmlconfig names component packages that MJML require()s, which
+    // would let a pull request run code. MJML reads none unless told to.
+  };
+  const { cacheRoot } = options;
+  const key = cacheRoot === undefined ? undefined : compileCacheKey({ source: prepared, sources: options.sources, options: mjmlOptions });
+  const hit = cacheRoot !== undefined && key !== undefined ? readCompileCache(cacheRoot, key) : undefined;
+  if (hit) return { mjml: hit, cached: true };
+  const result = await runMjml(prepared, mjmlOptions, { timeLimitMs: options.timeLimitMs });
+  const mjml: CachedMjml = {
+    html: result.html,
+    errors: (validationIssues({ errors: result.errors }) ?? []).map((e) => ({
+      line: typeof e.line === 'number' ? e.line : 0,
+      message: e.message,
+      tagName: typeof e.tagName === 'string' ? e.tagName : '',
+    })),
+  };
+  if (cacheRoot !== undefined && key !== undefined) writeCompileCache(cacheRoot, key, mjml);
+  return { mjml, cached: false };
 }
 
 /**

@@ -81,6 +81,7 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
     root: config.root,
     sources: campaign.sources,
     preheader: campaign.preheader !== undefined,
+    cacheRoot: config.root,
   });
   for (const p of mjml.problems) add(p);
   if (mjml.html === undefined) throw campaignError(problems);
@@ -192,7 +193,7 @@ export async function compileCampaign(campaign: LoadedCampaign, config: Config):
     };
   };
 
-  return { campaign, links: decorated.links, render };
+  return { campaign, links: decorated.links, cached: mjml.cached, render };
 }
 
 function compileOrReport(src: string, env: nunjucks.Environment, name: string, problems: Problem[]): SandboxedTemplate | undefined {

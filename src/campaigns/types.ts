@@ -70,6 +70,8 @@ export interface CompiledCampaign {
   campaign: LoadedCampaign;
   /** http(s) links in the compiled template, after UTM decoration, in document order, unique. */
   links: string[];
+  /** MJML's output came from the compile cache (.marketer/cache): MJML did not run for it. */
+  cached: boolean;
   /** Synchronous and pure: the same recipient always gives the same message. */
   render(recipient: RenderRecipient): RenderedMessage;
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { checkCampaigns, compileCampaign, formatProblem } from '../../campaigns/index.js';
+import { checkCampaigns, compileActivity, compileCampaign, formatProblem } from '../../campaigns/index.js';
 import { inputError, isMarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, sendsNothing } from '../context.js';
@@ -37,6 +37,8 @@ interface CampaignResult {
   template: string;
   contentHash: string;
   links: number;
+  /** MJML's output came from .marketer/cache: the template was not compiled again. */
+  cached: boolean;
   warnings: string[];
 }
 
@@ -81,6 +83,7 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
             template: campaign.relTemplate,
             contentHash: campaign.contentHash,
             links: compiled.links.length,
+            cached: compiled.cached,
             warnings: campaign.warnings,
           });
         } catch (err) {
@@ -105,7 +108,7 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
       const warnings = [...new Set(ok.flatMap((c) => c.warnings))];
       await writeSummary(opts.summary, validateSummary({ campaigns: ok, problems: lines, warnings, changed }));
       if (ctx.out.json && lines.length === 0) {
-        ctx.out.printJson({ ok: true, campaigns: ok, warnings, ...(changed ? { changed: changedJson(changed) } : {}) });
+        ctx.out.printJson({ ok: true, campaigns: ok, warnings, ...(changed ? { changed: changedJson(changed) } : {}), compile: compileActivity() });
         return;
       }
       for (const w of warnings) ctx.out.warn(w);
