@@ -6,7 +6,7 @@
  * (Node's own start) and a bare `mjml2html` call in a fresh process (import mjml, compile once).
  * Every round runs each case once, in turn (ABAB…), and the figures are medians over the rounds,
  * wall-clock beside the CPU-seconds of the process (all its threads), which machine load moves
- * much less. Run `npx tsc -p tsconfig.json` first (the CLI and the compile run from dist/).
+ * much less. The CLI and the compile run from dist/ (bench/lib.ts builds it when src/ is newer).
  *
  *   node --import tsx bench/compile.ts [--rounds 5] [--campaigns 50]
  */

@@ -133,6 +133,21 @@ async function mjmlOnce(prepared: string, options: CompileMjmlOptions): Promise<
   const key = cacheRoot === undefined ? undefined : compileCacheKey({ source: prepared, sources: options.sources, options: mjmlOptions });
   const hit = cacheRoot !== undefined && key !== undefined ? readCompileCache(cacheRoot, key) : undefined;
   if (hit) return { mjml: hit, cached: true };
+  // Campaigns compiled side by side may share a template: MJML compiles it once.
+  const inFlight = key === undefined ? undefined : compiling.get(key);
+  if (inFlight) return { mjml: await inFlight, cached: false };
+  const pending = compileFresh(prepared, mjmlOptions, options, key);
+  if (key !== undefined) {
+    compiling.set(key, pending);
+    pending.then(() => compiling.delete(key), () => compiling.delete(key));
+  }
+  return { mjml: await pending, cached: false };
+}
+
+const compiling = new Map<string, Promise<CachedMjml>>();
+
+async function compileFresh(prepared: string, mjmlOptions: Record<string, unknown>, options: CompileMjmlOptions, key: string | undefined): Promise<CachedMjml> {
+  const { cacheRoot } = options;
   const result = await runMjml(prepared, mjmlOptions, { timeLimitMs: options.timeLimitMs });
   const mjml: CachedMjml = {
     html: result.html,
@@ -143,7 +158,7 @@ async function mjmlOnce(prepared: string, options: CompileMjmlOptions): Promise<
     })),
   };
   if (cacheRoot !== undefined && key !== undefined) writeCompileCache(cacheRoot, key, mjml);
-  return { mjml, cached: false };
+  return mjml;
 }
 
 /**

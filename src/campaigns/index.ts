@@ -6,3 +6,4 @@ export { formatProblem, type Problem } from './problems.js';
 export { signUnsubscribeToken, verifyUnsubscribeToken, unsubscribeUrl, type UnsubscribeClaims } from './unsubscribe-token.js';
 export { DEVELOPMENT_UNSUBSCRIBE_SECRET, DEVELOPMENT_UNSUBSCRIBE_URL, PLACEHOLDER_UNSUBSCRIBE_SECRET } from './unsubscribe-mode.js';
 export { compileActivity, type CompileActivity } from './compile-template.js';
+export { compileCampaigns, type CompileOutcome } from './compile-campaigns.js';

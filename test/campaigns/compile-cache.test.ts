@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, syml
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkCampaigns, compileActivity, compileCampaign, SAMPLE_RECIPIENT } from '../../src/campaigns/index.js';
+import { checkCampaigns, compileActivity, compileCampaign, compileCampaigns, SAMPLE_RECIPIENT } from '../../src/campaigns/index.js';
 import { pruneCompileCache } from '../../src/campaigns/compile-cache.js';
 import { runCli } from '../helpers/cli.js';
 import { campaignYaml, configFor, MARKETING_ENV, project, TEMPLATE } from './fixtures.js';
@@ -83,6 +83,24 @@ describe('compiled templates are cached in .marketer/cache', () => {
     expect(partial).toMatchObject({ compiled: 1, cached: 2 });
     expect(partial.campaigns.find((c) => c.id === 3)?.cached).toBe(false);
     expect(partial.campaigns.find((c) => c.id === 3)?.html).toContain('Footer two');
+  });
+
+  it('compiles side by side in order, a template shared by several campaigns once, and one bad campaign costs only itself', async () => {
+    const dir = project({
+      'templates/shared.mjml': TEMPLATE,
+      'templates/bad.mjml': TEMPLATE.replace('Hello {{ first_name', 'Hello {{ frist_name'),
+      'campaigns/a.yaml': campaignYaml().replace('id: 7', 'id: 1').replace('templates/t.mjml', 'templates/shared.mjml'),
+      'campaigns/b.yaml': campaignYaml().replace('id: 7', 'id: 2').replace('templates/t.mjml', 'templates/bad.mjml'),
+      'campaigns/c.yaml': campaignYaml().replace('id: 7', 'id: 3').replace('templates/t.mjml', 'templates/shared.mjml'),
+    });
+    const config = configFor(dir, MARKETING_ENV);
+    const { campaigns: loaded } = await checkCampaigns([], config);
+    const before = compileActivity();
+    const outcomes = await compileCampaigns(loaded, config);
+    expect(compileActivity().compiled - before.compiled).toBe(2);
+    expect(outcomes.map((o) => (o.ok ? o.compiled.campaign.id : 'failed'))).toEqual([1, 'failed', 3]);
+    const failed = outcomes[1]!;
+    expect(failed.ok ? [] : (failed.error as { details: string[] }).details).toEqual(['templates/bad.mjml:5:27: unknown variable "frist_name" (did you mean "first_name"?)']);
   });
 
   it('keeps the folder 0700 and each entry 0600, tightening a folder it finds open', async () => {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { checkCampaigns, compileActivity, compileCampaign, formatProblem } from '../../campaigns/index.js';
+import { checkCampaigns, compileActivity, compileCampaign, compileCampaigns, formatProblem } from '../../campaigns/index.js';
 import { inputError, isMarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, sendsNothing } from '../context.js';
@@ -73,24 +73,25 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
       const report = await checkCampaigns(files, ctx.config);
       const lines = report.problems.map(formatProblem);
       const ok: CampaignResult[] = [];
-      for (const campaign of report.campaigns) {
-        try {
-          const compiled = await compileCampaign(campaign, ctx.config);
-          ok.push({
-            id: campaign.id,
-            name: campaign.name,
-            file: campaign.relFile,
-            template: campaign.relTemplate,
-            contentHash: campaign.contentHash,
-            links: compiled.links.length,
-            cached: compiled.cached,
-            warnings: campaign.warnings,
-          });
-        } catch (err) {
-          if (!isMarketerError(err) || err.code !== 'CAMPAIGN_INVALID') throw err;
-          lines.push(...err.details);
+      const outcomes = await compileCampaigns(report.campaigns, ctx.config);
+      report.campaigns.forEach((campaign, i) => {
+        const outcome = outcomes[i]!;
+        if (!outcome.ok) {
+          if (!isMarketerError(outcome.error) || outcome.error.code !== 'CAMPAIGN_INVALID') throw outcome.error;
+          lines.push(...outcome.error.details);
+          return;
         }
-      }
+        ok.push({
+          id: campaign.id,
+          name: campaign.name,
+          file: campaign.relFile,
+          template: campaign.relTemplate,
+          contentHash: campaign.contentHash,
+          links: outcome.compiled.links.length,
+          cached: outcome.compiled.cached,
+          warnings: campaign.warnings,
+        });
+      });
       // Campaigns whose file has problems: their template is checked all the same, so one run
       // shows everything (never reported OK). A template already checked for another campaign
       // is not compiled again: MJML takes seconds, and it would find the same.
