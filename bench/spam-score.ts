@@ -51,7 +51,8 @@ cpSync(path.join(ROOT, 'scaffold'), scaffold, { recursive: true });
 
 const example = await message(ROOT, 'campaigns/weekly.yaml');
 score('example campaign (campaigns/weekly.yaml)', example.mime);
-score('scaffolded campaign (scaffold/campaigns/welcome.yaml)', (await message(scaffold, 'campaigns/welcome.yaml')).mime);
+const scaffoldMail = await message(scaffold, 'campaigns/welcome.yaml');
+score('scaffolded campaign (scaffold/campaigns/welcome.yaml)', scaffoldMail.mime);
 
 // Screenshots: light, dark (prefers-color-scheme), and images blocked (every request refused,
 // as a mail client that does not load remote images).
@@ -62,21 +63,33 @@ if (!chromium) {
   const { chromium: pw } = await import('playwright-core');
   const shots = path.join(ROOT, '.marketer', 'screenshots', 'mail');
   mkdirSync(shots, { recursive: true });
-  const file = path.join(scaffold, 'example.html');
-  writeFileSync(file, example.html);
+  const mails = [['example', example.html], ['scaffold', scaffoldMail.html]] as const;
   const browser = await pw.launch({ executablePath: chromium, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   try {
-    for (const [name, scheme, blockImages] of [['light', 'light', false], ['dark', 'dark', false], ['images-blocked', 'light', true]] as const) {
-      for (const width of [640, 375]) {
-        const page = await browser.newPage({ viewport: { width, height: 900 }, colorScheme: scheme });
-        if (blockImages) await page.route(/^https?:/, (route) => route.abort());
-        await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
-        await page.screenshot({ path: path.join(shots, `example-${name}-${width}.png`), fullPage: true });
-        await page.close();
+    // Nothing leaves this machine: remote images are answered with a local stand-in of the
+    // example's hero (1200 × 500, the campaign's placeholder), or refused as a client that
+    // blocks images does.
+    const maker = await browser.newPage({ viewport: { width: 1200, height: 500 } });
+    await maker.setContent('<body style="margin:0"><div style="width:1200px;height:500px;background:#1d4ed8;color:#fff;font:700 96px sans-serif;display:flex;align-items:center;justify-content:center">Week 48</div></body>');
+    const hero = await maker.screenshot({ type: 'png' });
+    await maker.close();
+    for (const [mail, html] of mails) {
+      const file = path.join(scaffold, `${mail}.html`);
+      writeFileSync(file, html);
+      for (const [name, scheme, blockImages] of [['light', 'light', false], ['dark', 'dark', false], ['images-blocked', 'light', true]] as const) {
+        for (const width of [640, 375]) {
+          const page = await browser.newPage({ viewport: { width, height: 900 }, colorScheme: scheme });
+          await page.route(/^https?:/, (route) => (blockImages || route.request().resourceType() !== 'image'
+            ? route.abort()
+            : route.fulfill({ status: 200, contentType: 'image/png', body: hero })));
+          await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+          await page.screenshot({ path: path.join(shots, `${mail}-${name}-${width}.png`), fullPage: true });
+          await page.close();
+        }
       }
     }
   } finally {
     await browser.close();
   }
-  console.log(`\nScreenshots: ${path.relative(ROOT, shots)}/example-{light,dark,images-blocked}-{640,375}.png`);
+  console.log(`\nScreenshots: ${path.relative(ROOT, shots)}/{example,scaffold}-{light,dark,images-blocked}-{640,375}.png`);
 }
