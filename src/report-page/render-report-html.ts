@@ -102,7 +102,7 @@ export function renderReportHtml(report: CampaignReport): string {
     ? table(['Link', 'Unique clicks', 'Clicks'], s.links.map((l) => [`<span class="url">${esc(l.url)}</span>`, num(l.unique), num(l.total)]))
     : '<p class="dim">No clicks yet.</p>';
   const reasons = (title: string, rows: { kind: string; reason: string; count: number }[], empty: string) =>
-    `<h3>${esc(title)}</h3>${rows.length ? table(['Type', 'Reason', 'Count'], rows.map((r) => [esc(r.kind), `<span class="url">${esc(r.reason || '–')}</span>`, num(r.count)]), 2) : `<p class="dim">${esc(empty)}</p>`}`;
+    `<h3>${esc(title)}</h3>${rows.length ? table(['Type', 'Reason', 'Count'], rows.map((r) => [esc(r.kind), `<span class="reason">${esc(r.reason || '–')}</span>`, num(r.count)]), 2) : `<p class="dim">${esc(empty)}</p>`}`;
   const hoursTable = table(
     [`Hour (${tz})`, 'Opens', 'Clicks'],
     series.filter((h) => h.opens + h.clicks > 0).map((h) => [esc(DateTime.fromISO(h.hour, { setZone: true }).toFormat('ccc LLL d, HH:mm')), num(h.opens), num(h.clicks)]),
@@ -138,7 +138,8 @@ table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--dim);font-size:.85rem}
 .n,.t{text-align:right;white-space:nowrap}.t{text-align:left}
-.url{word-break:break-all}
+.url{word-break:break-all}.reason{overflow-wrap:anywhere}
+@media (max-width:600px){main{padding:16px 10px 32px}.card,section{padding:12px 10px}th,td{padding:6px 5px;font-size:.85rem}}
 details summary{cursor:pointer;color:var(--dim);margin-top:8px}
 footer{color:var(--dim);font-size:.8rem;margin-top:24px}
 </style>
