@@ -2,7 +2,7 @@ import type { ApplyCampaignsResult } from '../apply/apply-campaigns.js';
 import type { ApplyRange } from '../apply/apply-range.js';
 import type { ChangedCampaigns } from '../campaigns/changed-campaigns.js';
 import type { DispatchResult } from '../sending/dispatch.js';
-import { formatNumber } from './output.js';
+import { formatNumber, plural } from './format.js';
 import { code, errorLines, md } from './step-summary.js';
 
 export interface ApplySummaryInput {
@@ -30,7 +30,7 @@ export function applySummary(o: ApplySummaryInput): string {
   }
   if (o.changed && o.changed.campaigns.length === 0) lines.push('No campaign changed in this range.', '');
   if (o.problems.length > 0) {
-    lines.push(`**${o.problems.length === 1 ? '1 problem' : `${o.problems.length} problems`}**; nothing new was ${o.plan ? 'planned' : 'applied'}, and the next run tries again:`, '', '```', ...o.problems, '```', '');
+    lines.push(`**${plural(o.problems.length, 'problem')}**; nothing new was ${o.plan ? 'planned' : 'applied'}, and the next run tries again:`, '', '```', ...o.problems, '```', '');
   }
   if (r.applied.length > 0) {
     lines.push(`| id | campaign | file | change | ${o.plan ? 'would enqueue' : 'enqueued'} |`, '| ---: | --- | --- | --- | ---: |');
@@ -52,6 +52,6 @@ export function applySummary(o: ApplySummaryInput): string {
     lines.push(`Dispatched: ${formatNumber(d.sent)} sent, ${formatNumber(d.failed)} failed${d.unknown ? `, ${formatNumber(d.unknown)} unknown` : ''}${d.skipped ? `, ${formatNumber(d.skipped)} skipped (late)` : ''}.`, '');
     for (const id of new Set(d.errors.map((e) => e.campaign))) lines.push(...errorLines(`campaign ${id}`, d.errors.filter((e) => e.campaign === id)));
     if (d.stopped) lines.push(`**Sending stopped:** ${md(d.stopped.message)}. The rest stays queued.`, '');
-  } else if (o.due !== undefined) lines.push(`Due now: ${formatNumber(o.due)} deliveries would be dispatched.`, '');
+  } else if (o.due !== undefined) lines.push(`Due now: ${plural(o.due, 'delivery')} would be dispatched.`, '');
   return lines.join('\n');
 }

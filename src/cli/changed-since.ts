@@ -2,6 +2,7 @@ import path from 'node:path';
 import chalk from 'chalk';
 import { changedCampaigns, type ChangedCampaigns } from '../campaigns/changed-campaigns.js';
 import type { CommandContext } from './context.js';
+import { plural } from './format.js';
 
 export const CHANGED_SINCE_HELP = `
 --changed-since <commit>: only the campaign files added, modified or renamed between that commit
@@ -16,7 +17,7 @@ export async function campaignsChangedSince(ctx: CommandContext, paths: string[]
   const short = changed.base.slice(0, 12);
   if (changed.campaigns.length === 0) ctx.out.info(`No campaign changed since ${short}.`);
   else {
-    ctx.out.info(`${changed.campaigns.length === 1 ? '1 campaign' : `${changed.campaigns.length} campaigns`} changed since ${short}:`);
+    ctx.out.info(`${plural(changed.campaigns.length, 'campaign')} changed since ${short}:`);
     for (const c of changed.campaigns) {
       const how = c.change === 'renamed' ? `renamed from ${c.from}` : c.change === 'template' ? `template changed: ${(c.via ?? []).join(', ')}` : c.change;
       ctx.out.info(`  ${c.relFile} ${chalk.dim(`(${how})`)}`);

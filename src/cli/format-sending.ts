@@ -4,16 +4,17 @@ import type { DispatchResult, DispatchStatus } from '../sending/dispatch.js';
 import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import type { PausedCampaign } from '../sending/policy/campaign-pauses.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
-import { formatNumber, table } from './output.js';
+import { table } from './output.js';
+import { byCount, formatNumber, formatRate, plural } from './format.js';
 
 export function formatPlan(p: PlanResult): string {
   const lines: string[] = [];
   lines.push(chalk.bold(`Campaign ${p.campaign}: ${p.name}`) + chalk.dim(`  (${p.file})`));
   const ex = p.excluded;
-  lines.push(`Audience: ${formatNumber(p.audience)} subscribers` +
+  lines.push(`Audience: ${plural(p.audience, 'subscriber')}` +
     chalk.dim(`  (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`));
   if (p.already_enqueued > 0) {
-    lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${formatNumber(p.would_enqueue)} new subscriber${p.would_enqueue === 1 ? '' : 's'} and mail nobody twice.`);
+    lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${plural(p.would_enqueue, 'new subscriber')} and mail nobody twice.`);
   }
   lines.push('');
   if (p.waves.length === 0) lines.push('No waves: nobody to send to.');
@@ -36,7 +37,7 @@ export function formatPlan(p: PlanResult): string {
   }
   if (p.warmup && p.warmup.length > 1) {
     lines.push('');
-    lines.push(chalk.yellow(`Warm-up cap: the waves spill over ${p.warmup.length} days (the cap is shared by every campaign):`));
+    lines.push(chalk.yellow(`Warm-up cap: the waves spill over ${plural(p.warmup.length, 'day')} (the cap is shared by every campaign):`));
     lines.push(table([['day (UTC)', 'cap', 'this campaign'], ...p.warmup.map((d) => [d.day, formatNumber(d.cap), formatNumber(d.sends)])], { header: true }));
   }
   lines.push('');
@@ -52,8 +53,8 @@ export function formatStatus(s: DispatchStatus, counts?: { queued: number }): st
   parts.push(`failed ${formatNumber(s.failed)}`);
   if (s.unknown) parts.push(`unknown ${formatNumber(s.unknown)}`);
   if (s.skipped) parts.push(`skipped ${formatNumber(s.skipped)}`);
-  parts.push(`${s.achieved.toFixed(1)}/s`);
-  if (s.throttled) parts.push(`throttled ${formatNumber(s.throttled)}× (now ${s.rate.toFixed(1)}/s)`);
+  parts.push(formatRate(s.achieved));
+  if (s.throttled) parts.push(`throttled ${formatNumber(s.throttled)}× (now ${formatRate(s.rate)})`);
   if (s.waiting && s.nextWave) parts.push(`next wave ${s.nextWave.toISOString().replace(/:\d\d\.\d{3}Z$/, 'Z')}`);
   return parts.join(' · ');
 }
@@ -61,7 +62,7 @@ export function formatStatus(s: DispatchStatus, counts?: { queued: number }): st
 /** When the warm-up cap held deliveries back: one line saying so, else undefined. */
 export function formatWarmup(w: DispatchResult['warmup']): string | undefined {
   if (!w || !w.capped || w.heldBack === 0) return undefined;
-  return `Warm-up cap reached for ${w.day} (${formatNumber(w.used)} of ${formatNumber(w.cap)} a day, all campaigns together): ${formatNumber(w.heldBack)} due deliver${w.heldBack === 1 ? 'y waits' : 'ies wait'} for tomorrow (UTC); "marketer dispatch" then sends them.`;
+  return `Warm-up cap reached for ${w.day} (${formatNumber(w.used)} of ${formatNumber(w.cap)} a day, all campaigns together): ${plural(w.heldBack, 'due delivery', 'due deliveries')} ${byCount(w.heldBack, 'waits', 'wait')} for tomorrow (UTC); "marketer dispatch" then sends them.`;
 }
 
 /** Error groups at most this many are listed one per line; the rest are counted together. */

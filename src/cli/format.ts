@@ -19,6 +19,11 @@ export function plural(count: number, singular: string, pluralForm?: string): st
   return `${formatNumber(count)} ${count === 1 ? singular : (pluralForm ?? pluralOf(singular))}`;
 }
 
+/** The word that agrees with `count`: byCount(1, 'was', 'were') → "was". */
+export function byCount(count: number, one: string, many: string): string {
+  return count === 1 ? one : many;
+}
+
 function pluralOf(word: string): string {
   if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ies`;
   if (/(s|x|ch|sh)$/.test(word)) return `${word}es`;

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { ChangedCampaigns } from '../campaigns/changed-campaigns.js';
 import type { ErrorGroup } from '../error-groups.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
-import { formatNumber } from './output.js';
+import { formatNumber, plural } from './format.js';
 import { waveChart } from './wave-chart.js';
 
 /**
@@ -42,7 +42,7 @@ function changedLines(changed: ChangedCampaigns | undefined): string[] {
   const lines: string[] = [];
   if (changed.campaigns.length === 0) lines.push(`No campaign changed since ${sha(changed.base)}.`);
   else {
-    lines.push(`${changed.campaigns.length === 1 ? '1 campaign' : `${changed.campaigns.length} campaigns`} changed since ${sha(changed.base)}:`);
+    lines.push(`${plural(changed.campaigns.length, 'campaign')} changed since ${sha(changed.base)}:`);
     lines.push('');
     for (const c of changed.campaigns) {
       const how = c.change === 'renamed' ? `renamed from ${code(c.from ?? '?')}`
@@ -62,7 +62,7 @@ function changedLines(changed: ChangedCampaigns | undefined): string[] {
 function problemLines(problems: string[]): string[] {
   if (problems.length === 0) return [];
   return [
-    `**${problems.length === 1 ? '1 problem' : `${problems.length} problems`}** (fix these before merging):`,
+    `**${plural(problems.length, 'problem')}** (fix these before merging):`,
     '',
     '```',
     ...problems,
@@ -106,7 +106,7 @@ export function planSummary(o: PlanSummaryInput): string {
   for (const p of o.plans) {
     lines.push(`### Campaign ${p.campaign}: ${md(p.name)}`, '', `${code(p.file)}`, '');
     const ex = p.excluded;
-    lines.push(`**Audience: ${formatNumber(p.audience)} subscribers** (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`, '');
+    lines.push(`**Audience: ${plural(p.audience, 'subscriber')}** (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`, '');
     if (p.already_enqueued > 0) {
       lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status ?? 'unknown'}); sending again adds ${formatNumber(p.would_enqueue)} and mails nobody twice.`, '');
     }
@@ -123,7 +123,7 @@ export function planSummary(o: PlanSummaryInput): string {
     if (p.late > 0) lines.push(`⚠️ ${formatNumber(p.late)} would be sent late (their wave time has passed).`, '');
     if (p.skipped > 0) lines.push(`⚠️ ${formatNumber(p.skipped)} would be skipped (more than late_grace late).`, '');
     if (p.warmup && p.warmup.length > 1) {
-      lines.push(`⏳ **Warm-up cap**: the waves spill over ${p.warmup.length} days (the cap is shared by every campaign).`, '', '| day (UTC) | cap | this campaign |', '| --- | ---: | ---: |');
+      lines.push(`⏳ **Warm-up cap**: the waves spill over ${plural(p.warmup.length, 'day')} (the cap is shared by every campaign).`, '', '| day (UTC) | cap | this campaign |', '| --- | ---: | ---: |');
       for (const d of p.warmup) lines.push(`| ${d.day} | ${formatNumber(d.cap)} | ${formatNumber(d.sends)} |`);
       lines.push('');
     }

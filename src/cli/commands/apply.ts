@@ -15,7 +15,7 @@ import { applySummary } from '../apply-summary.js';
 import { campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, readOnlyDatabase, refuseEphemeralDatabase, ReportedExit, sendsNothing, withDatabase, type CommandContext } from '../context.js';
 import { formatCampaignErrors, formatStatus } from '../format-sending.js';
-import { formatNumber } from '../output.js';
+import { byCount, formatNumber, plural } from '../format.js';
 import { writeSummary } from '../step-summary.js';
 import { compileAll } from './plan.js';
 import { addDispatchOptions, exitIfFailed, exitIfStopped, runDispatch } from './send.js';
@@ -122,7 +122,7 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
     let due: number | undefined;
     if (flags.plan) {
       due = await dueNow(db);
-      if (!ctx.out.json) ctx.out.info(`Due now: ${formatNumber(due)} deliver${due === 1 ? 'y' : 'ies'} would be dispatched.${range.from === 'behind' ? '' : ` ${head.slice(0, 12)} would be recorded as applied on ${branch}.`}`);
+      if (!ctx.out.json) ctx.out.info(`Due now: ${plural(due, 'delivery')} would be dispatched.${range.from === 'behind' ? '' : ` ${head.slice(0, 12)} would be recorded as applied on ${branch}.`}`);
     } else {
       if (problems.length === 0 && result.refused.length === 0 && range.from !== 'behind') {
         outcome = await recordAppliedCommit(db, branch, head, (a, b) => isAncestor(root, a, b));
@@ -144,13 +144,13 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
   if (ctx.out.json) ctx.out.printJson(applyJson(report, Boolean(flags.plan)));
   for (const line of report.problems) if (!ctx.out.json) process.stderr.write(`  ${line}\n`);
   if (report.problems.length > 0) {
-    process.stderr.write(`${chalk.red('error')} ${report.problems.length === 1 ? '1 problem' : `${report.problems.length} problems`} in the changed campaigns; nothing new was ${flags.plan ? 'planned' : 'sent'}.\n`);
+    process.stderr.write(`${chalk.red('error')} ${plural(report.problems.length, 'problem')} in the changed campaigns; nothing new was ${flags.plan ? 'planned' : 'sent'}.\n`);
     throw new ReportedExit(2);
   }
   exitIfStopped(report.dispatch?.stopped);
   if (report.dispatch) exitIfFailed(report.dispatch);
   if (report.result.refused.length > 0) {
-    process.stderr.write(`${chalk.red('error')} ${report.result.refused.length === 1 ? '1 campaign was' : `${report.result.refused.length} campaigns were`} refused (see above); the others were ${flags.plan ? 'planned' : 'sent'}.\n`);
+    process.stderr.write(`${chalk.red('error')} ${plural(report.result.refused.length, 'campaign')} ${byCount(report.result.refused.length, 'was', 'were')} refused (see above); the others were ${flags.plan ? 'planned' : 'sent'}.\n`);
     throw new ReportedExit(2);
   }
 }

@@ -4,6 +4,7 @@ import { commandContext, refuseEphemeralDatabase, withDatabase } from '../contex
 import { formatCampaignErrors, formatPause, formatStatus, formatWarmup } from '../format-sending.js';
 import { addDispatchOptions, exitIfFailed, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
 import { inputError } from '../../errors.js';
+import { formatNumber } from '../format.js';
 
 interface DispatchFlags {
   campaign?: string;
@@ -53,7 +54,7 @@ Examples:
         } else {
           ctx.out.info(result.campaigns.length === 0 && result.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(result)}`);
           if (result.recovered.requeued || result.recovered.unknown) {
-            ctx.out.info(`Recovered from lapsed leases: ${result.recovered.requeued} back to the queue, ${result.recovered.unknown} unknown.`);
+            ctx.out.info(`Recovered from lapsed leases: ${formatNumber(result.recovered.requeued)} back to the queue, ${formatNumber(result.recovered.unknown)} unknown.`);
           }
           for (const id of result.finished) ctx.out.info(chalk.green(`Campaign ${id} done.`));
           for (const line of formatCampaignErrors(result.errors)) ctx.out.info(chalk.red(line));

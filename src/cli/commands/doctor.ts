@@ -11,6 +11,7 @@ import type { DoctorCheck, DoctorReport } from '../../doctor/types.js';
 import type { SenderCampaign } from '../../sending/sender-domains.js';
 import { SesSetup } from '../../sending/ses-account.js';
 import { commandContext, ReportedExit, type CommandContext } from '../context.js';
+import { byCount, plural } from '../format.js';
 
 export function registerDoctor(program: Command): void {
   program
@@ -55,7 +56,7 @@ async function senderCampaigns(ctx: CommandContext, paths: string[]): Promise<Se
   const lenient: Config = { ...ctx.config, transport: 'outbox' };
   const report = await checkCampaigns(paths, lenient);
   const files = new Set(report.problems.map((p) => p.file));
-  if (files.size > 0) ctx.out.warn(`${files.size === 1 ? '1 campaign file has' : `${files.size} campaign files have`} problems and ${files.size === 1 ? 'is' : 'are'} not checked (marketer validate shows them): ${[...files].join(', ')}`);
+  if (files.size > 0) ctx.out.warn(`${plural(files.size, 'campaign file')} ${byCount(files.size, 'has', 'have')} problems and ${byCount(files.size, 'is', 'are')} not checked (marketer validate shows them): ${[...files].join(', ')}`);
   return report.campaigns.map((c) => ({ id: c.id, from: c.from, transactional: c.transactional }));
 }
 
@@ -86,6 +87,6 @@ function printReport(ctx: CommandContext, report: DoctorReport): void {
   const errors = report.checks.filter((c) => c.status === 'error').length;
   const warnings = report.checks.filter((c) => c.status === 'warn').length;
   ctx.out.info('');
-  const counts = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+  const counts = `${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
   ctx.out.info(errors > 0 ? chalk.red(`${counts}: fix the ✗ before sending.`) : warnings > 0 ? chalk.yellow(`${counts}: ready to send; the ! cost deliverability.`) : chalk.green('Every check passed.'));
 }

@@ -7,7 +7,7 @@ import { pruneEvents, type PruneResult } from '../../events/prune-events.js';
 import { parseRetention } from '../../config/config.js';
 import { inputError } from '../../errors.js';
 import { commandContext, refuseEphemeralDatabase, withDatabase, type CommandContext } from '../context.js';
-import { formatNumber } from '../output.js';
+import { byCount, formatNumber, plural } from '../format.js';
 import { campaignIdOf } from './stats.js';
 
 const MAX_PROBLEMS_SHOWN = 20;
@@ -19,16 +19,16 @@ function report(ctx: CommandContext, r: IngestResult, verb: string, pruned?: Pru
     return;
   }
   for (const p of r.problems.slice(0, MAX_PROBLEMS_SHOWN)) ctx.out.warn(`${p.position}: skipped malformed record: ${p.reason}`);
-  if (r.problems.length > MAX_PROBLEMS_SHOWN) ctx.out.warn(`… and ${r.problems.length - MAX_PROBLEMS_SHOWN} more malformed records.`);
+  if (r.problems.length > MAX_PROBLEMS_SHOWN) ctx.out.warn(`… and ${formatNumber(r.problems.length - MAX_PROBLEMS_SHOWN)} more malformed ${byCount(r.problems.length - MAX_PROBLEMS_SHOWN, 'record', 'records')}.`);
   const parts = [
-    `${formatNumber(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`,
+    plural(r.duplicates, 'duplicate'),
     `${formatNumber(r.unmatched)} unmatched`,
     `${formatNumber(r.malformed)} malformed`,
     `${formatNumber(r.unknown)} of unknown type`,
   ];
-  ctx.out.info(`${chalk.green('✔')} ${verb} ${formatNumber(r.ingested)} event${r.ingested === 1 ? '' : 's'} (${parts.join(', ')}).`);
-  if (r.settled > 0) ctx.out.info(`  Settled ${formatNumber(r.settled)} send${r.settled === 1 ? '' : 's'} whose outcome was unknown.`);
-  if (r.suppressed > 0) ctx.out.info(`  Suppressed ${formatNumber(r.suppressed)} address${r.suppressed === 1 ? '' : 'es'} (hard bounces, complaints, unsubscribes).`);
+  ctx.out.info(`${chalk.green('✔')} ${verb} ${plural(r.ingested, 'event')} (${parts.join(', ')}).`);
+  if (r.settled > 0) ctx.out.info(`  Settled ${plural(r.settled, 'send')} whose outcome was unknown.`);
+  if (r.suppressed > 0) ctx.out.info(`  Suppressed ${plural(r.suppressed, 'address')} (hard bounces, complaints, unsubscribes).`);
   if (pruned) ctx.out.info(`  ${prunedLine(pruned)}`);
 }
 
@@ -38,8 +38,8 @@ function prunedJson(p: PruneResult) {
 
 function prunedLine(p: PruneResult): string {
   return p.engine === 'timescaledb'
-    ? `Dropped ${formatNumber(p.droppedChunks)} chunk${p.droppedChunks === 1 ? '' : 's'} of events older than ${p.cutoff}.`
-    : `Deleted ${formatNumber(p.deleted)} event${p.deleted === 1 ? '' : 's'} older than ${p.cutoff}.`;
+    ? `Dropped ${plural(p.droppedChunks, 'chunk')} of events older than ${p.cutoff}.`
+    : `Deleted ${plural(p.deleted, 'event')} older than ${p.cutoff}.`;
 }
 
 function retentionDays(v: string): number {
@@ -191,7 +191,7 @@ Examples:
       await withDatabase(ctx, async ({ db }) => {
         const r = await recountRollups(db, campaign);
         if (ctx.out.json) ctx.out.printJson({ campaign, events: r.events });
-        else ctx.out.info(`${chalk.green('✔')} Recounted ${formatNumber(r.events)} events of campaign ${campaign}.`);
+        else ctx.out.info(`${chalk.green('✔')} Recounted ${plural(r.events, 'event')} of campaign ${campaign}.`);
       });
     });
 }

@@ -5,7 +5,8 @@ import { importSubscribers, type ImportResult } from '../../subscribers/import-s
 import { openCsv } from '../../subscribers/read-csv.js';
 import { openRejectsFile } from '../../subscribers/rejects-file.js';
 import { commandContext, withDatabase } from '../context.js';
-import { formatNumber, table } from '../output.js';
+import { table } from '../output.js';
+import { formatNumber, plural } from '../format.js';
 
 interface ImportFlags {
   delimiter?: string;
@@ -105,7 +106,7 @@ Examples:
 }
 
 function printSummary(info: (l: string) => void, file: string, r: ImportResult, rejectsFile: string | undefined): void {
-  info(`${r.dryRun ? chalk.yellow('Dry run, nothing written. ') : ''}${file}: ${formatNumber(r.rows)} rows read.`);
+  info(`${r.dryRun ? chalk.yellow('Dry run, nothing written. ') : ''}${file}: ${plural(r.rows, 'row')} read.`);
   info(
     table([
       ['inserted', formatNumber(r.inserted)],
@@ -120,7 +121,7 @@ function printSummary(info: (l: string) => void, file: string, r: ImportResult, 
   const show = (title: string, list: { line: number; email: string; reason: string }[], colour: (s: string) => string) => {
     if (list.length === 0) return;
     info(`\n${colour(title)}`);
-    for (const i of list.slice(0, 20)) info(`  line ${i.line}: ${i.reason}${i.email ? ` (${i.email})` : ''}`);
+    for (const i of list.slice(0, 20)) info(`  line ${formatNumber(i.line)}: ${i.reason}${i.email ? ` (${i.email})` : ''}`);
     if (list.length > 20) info(`  … and ${formatNumber(list.length - 20)} more${rejectsFile ? '' : ' (use --rejects FILE or --json for all)'}`);
   };
   show('Rejected:', r.rejects, chalk.red);

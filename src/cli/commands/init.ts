@@ -5,6 +5,7 @@ import chalk from 'chalk';
 import type { Command } from 'commander';
 import { inputError } from '../../errors.js';
 import { createOutput } from '../output.js';
+import { plural } from '../format.js';
 
 /** What the scaffolded workflow names in `uses:`: this repository's action.yml, major version. */
 export const DEFAULT_ACTION = 'marketer-dev/marketer@v1';
@@ -52,7 +53,7 @@ Examples:
       const root = path.resolve(dir);
       const existing = SCAFFOLD_FILES.filter((f) => existsSync(path.join(root, f.target))).map((f) => f.target);
       if (existing.length > 0 && !opts.force) {
-        throw inputError('INIT_EXISTS', `${rel(root)} already has ${existing.length === 1 ? 'a file' : `${existing.length} files`} that init would write; nothing was changed:`, {
+        throw inputError('INIT_EXISTS', `${rel(root)} already has ${existing.length === 1 ? 'a file' : plural(existing.length, 'file')} that init would write; nothing was changed:`, {
           details: existing,
           hint: 'Pass --force to overwrite them, or run marketer init in an empty folder.',
         });

@@ -15,6 +15,7 @@ import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../chang
 import { commandContext, readOnlyDatabase, sendsNothing, withDatabase, type CommandContext } from '../context.js';
 import { formatPlan } from '../format-sending.js';
 import { planSummary, writeSummary } from '../step-summary.js';
+import { plural } from '../format.js';
 
 export interface PlanOptions {
   changedSince?: string;
@@ -107,7 +108,7 @@ export async function compileAll(ctx: CommandContext, files: string[], opts: { s
   }
   if (problems.length > 0) {
     if (summarize) await writeSummary(opts.summary, planSummary({ plans: [], problems, changed }));
-    throw inputError('CAMPAIGN_INVALID', `${problems.length === 1 ? '1 problem' : `${problems.length} problems`} found; nothing was planned or sent:`, {
+    throw inputError('CAMPAIGN_INVALID', `${plural(problems.length, 'problem')} found; nothing was planned or sent:`, {
       details: problems,
       hint: 'The campaign file format is in `marketer validate --help` and docs/campaign-file.md.',
     });

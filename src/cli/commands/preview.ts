@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { compileCampaign, findLinks, loadCampaign, SAMPLE_RECIPIENT, type RenderRecipient } from '../../campaigns/index.js';
 import { inputError } from '../../errors.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
-import { formatNumber } from '../output.js';
+import { formatNumber, plural } from '../format.js';
 
 interface PreviewOptions {
   email?: string;
@@ -71,10 +71,10 @@ Subject, preheader, size and links go to stderr when the message itself goes to 
       if (message.replyTo.length > 0) say(`${chalk.bold('Reply-To')}   ${message.replyTo.join(', ')}`);
       say(`${chalk.bold('Subject')}    ${message.subject}`);
       say(`${chalk.bold('Preheader')}  ${message.preheader ?? chalk.dim('(none)')}`);
-      say(`${chalk.bold('Size')}       ${formatNumber(Buffer.byteLength(message.html))} bytes HTML, ${formatNumber(Buffer.byteLength(message.text))} bytes text (${formatNumber(bytes)} total)`);
+      say(`${chalk.bold('Size')}       ${plural(Buffer.byteLength(message.html), 'byte')} HTML, ${plural(Buffer.byteLength(message.text), 'byte')} text (${formatNumber(bytes)} total)`);
       for (const h of message.headers) say(`${chalk.bold(h.name)}: ${h.value}`);
       if (message.listManagement) say(`${chalk.bold('Unsubscribe')} by SES list management (${message.listManagement.contactListName} / ${message.listManagement.topicName})`);
-      say(`${chalk.bold('Links')}      ${links.length}`);
+      say(`${chalk.bold('Links')}      ${formatNumber(links.length)}`);
       for (const l of links) say(`  ${l}`);
       if (opts.out) {
         await writeFile(opts.out, body);

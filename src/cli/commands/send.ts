@@ -19,7 +19,7 @@ import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, ru
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
 import { pullWhileSending } from '../pull-while-sending.js';
-import { formatNumber } from '../output.js';
+import { byCount, formatNumber, plural } from '../format.js';
 import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
 
 interface SendFlags {
@@ -129,8 +129,8 @@ async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<imp
   if (!ctx.out.json) {
     ctx.out.info(`${chalk.bold(`Campaign ${campaign.id}`)}: ${campaign.name}`);
     ctx.out.info(recorded.created
-      ? `Enqueued ${formatNumber(added)} deliveries.`
-      : `Already recorded; ${formatNumber(added)} new eligible subscriber${added === 1 ? '' : 's'} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
+      ? `Enqueued ${plural(added, 'delivery')}.`
+      : `Already recorded; ${plural(added, 'new eligible subscriber')} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
   }
   const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged, rate });
   return { counts: await campaignCounts(db, campaign.id), result };
@@ -189,7 +189,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   const files = changed ? changed.campaigns.map((c) => c.file) : paths.map((p) => path.resolve(p));
   const compiled = files.length === 0 ? [] : await withSendSummary(flags, changed, () => compileAll(ctx, files, flags, changed, false));
   if (flags.wait && compiled.length > 1) {
-    throw inputError('USAGE', `--wait stays up for one campaign's waves, and ${compiled.length} campaigns were given.`, { hint: 'Send them without --wait and run "marketer dispatch --wait" (or a scheduled "marketer dispatch") for the later waves.' });
+    throw inputError('USAGE', `--wait stays up for one campaign's waves, and ${plural(compiled.length, 'campaign')} were given.`, { hint: 'Send them without --wait and run "marketer dispatch --wait" (or a scheduled "marketer dispatch") for the later waves.' });
   }
   const sent: { c: CompiledCampaign; outcome: SendOutcome }[] = [];
   const refused: RefusedCampaign[] = [];
@@ -237,7 +237,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   exitIfTripped({ paused: sent.flatMap(({ outcome }) => outcome.result.paused) });
   exitIfFailed({ failed: sent.reduce((n, { outcome }) => n + outcome.result.failed, 0) });
   if (refused.length > 0) {
-    if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${refused.length === 1 ? '1 campaign was' : `${refused.length} campaigns were`} refused (see above); the others were sent.\n`);
+    if (!ctx.out.json) process.stderr.write(`${chalk.red('error')} ${plural(refused.length, 'campaign')} ${byCount(refused.length, 'was', 'were')} refused (see above); the others were sent.\n`);
     throw new ReportedExit(2);
   }
 }
@@ -299,12 +299,12 @@ function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchRes
     if (held) ctx.out.info(chalk.yellow(held));
     if (counts.status === 'done') ctx.out.info(doneLine(counts, result));
     else if (counts.queued > 0 && !result.stopped) {
-      ctx.out.info(`${formatNumber(counts.queued)} wait for later waves: run "marketer dispatch" on a schedule${flags.wait ? '' : ', or send with --wait'}.`);
+      ctx.out.info(`${formatNumber(counts.queued)} ${byCount(counts.queued, 'waits', 'wait')} for later waves: run "marketer dispatch" on a schedule${flags.wait ? '' : ', or send with --wait'}.`);
     }
     if (ctx.config.transport === 'outbox' && result.sent > 0) {
       ctx.out.info(`Messages written to ${path.relative(process.cwd(), path.join(ctx.config.outboxDir, String(counts.campaign))) || '.'}/ (transport outbox; nothing left this machine).`);
     }
-    if (counts.unknown > 0) ctx.out.warn(`${formatNumber(counts.unknown)} sends have an unknown outcome (timeout or crash while sending); they are not resent and are settled by SES events (marketer events pull).`);
+    if (counts.unknown > 0) ctx.out.warn(`${plural(counts.unknown, 'send')} ${byCount(counts.unknown, 'has', 'have')} an unknown outcome (timeout or crash while sending); they are not resent and are settled by SES events (marketer events pull).`);
   }
   if (exit) {
     exitIfStopped(result.stopped);

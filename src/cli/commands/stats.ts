@@ -8,7 +8,7 @@ import { inputError } from '../../errors.js';
 import { campaignStats, listCampaignStats, type CampaignStats } from '../../reports/campaign-stats.js';
 import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
-import { bar, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
+import { bar, byCount, plural, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
 import { formatErrors } from '../format-sending.js';
 import { table } from '../output.js';
 
@@ -55,7 +55,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
   if (s.status === 'paused' && s.pausedReason) out(chalk.yellow(`Paused: ${s.pausedReason}. Run marketer send on its file to resume.`));
   const held = s.heldByWarmup;
-  if (held) out(chalk.yellow(`Held back by the warm-up cap: ${formatNumber(held.due)} due deliveries wait for tomorrow (${formatNumber(held.used)} of ${formatNumber(held.cap)} sent on ${held.day}, all campaigns together).`));
+  if (held) out(chalk.yellow(`Held back by the warm-up cap: ${plural(held.due, 'due delivery', 'due deliveries')} ${byCount(held.due, 'waits', 'wait')} for tomorrow (${formatNumber(held.used)} of ${formatNumber(held.cap)} sent on ${held.day}, all campaigns together).`));
   out();
   const f = formatNumber;
   // The funnel as bars: every step against the recipients.
@@ -205,7 +205,7 @@ Examples:
               ),
             );
           }
-          if (list.unmatchedEvents > 0) ctx.out.info(chalk.dim(`\n${formatNumber(list.unmatchedEvents)} stored events match no campaign delivery (mail marketer did not send).`));
+          if (list.unmatchedEvents > 0) ctx.out.info(chalk.dim(`\n${plural(list.unmatchedEvents, 'stored event')} ${byCount(list.unmatchedEvents, 'matches', 'match')} no campaign delivery (mail marketer did not send).`));
           return;
         }
         const stats = await campaignStats(db, campaignId, { timezone: tz, since });

@@ -6,7 +6,8 @@ import { forgetAddresses } from '../../subscribers/forget-subscriber.js';
 import { readAddressList } from '../../subscribers/read-address-list.js';
 import { unsubscribeAddresses } from '../../subscribers/unsubscribe-addresses.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
-import { formatNumber, table } from '../output.js';
+import { table } from '../output.js';
+import { byCount, formatNumber, plural } from '../format.js';
 
 const when = (iso: string | null) => (iso === null ? '–' : iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z'));
 
@@ -27,7 +28,7 @@ function printSummary(ctx: CommandContext, doc: SubscriberExport, full: boolean)
     ]));
   }
   if (doc.suppression) out(`Suppressed since ${when(doc.suppression.since)}: ${doc.suppression.reason}${doc.suppression.detail ? ` (${doc.suppression.detail})` : ''}.`);
-  out(`${formatNumber(doc.deliveries.length)} deliveries, ${formatNumber(doc.events.length)} events.`);
+  out(`${plural(doc.deliveries.length, 'delivery')}, ${plural(doc.events.length, 'event')}.`);
   if (!full) return;
   if (doc.deliveries.length > 0) {
     out();
@@ -112,7 +113,7 @@ Examples:
       await withDatabase(ctx, async ({ db }) => {
         const r = await unsubscribeAddresses(db, emails);
         if (ctx.out.json) ctx.out.printJson(r);
-        else ctx.out.info(`${chalk.green('✔')} Unsubscribed ${formatNumber(r.unsubscribed)}; ${formatNumber(r.already)} already off the list; ${formatNumber(r.not_found)} not subscribers (suppressed all the same); ${formatNumber(r.skipped_deliveries)} queued deliveries skipped.`);
+        else ctx.out.info(`${chalk.green('✔')} Unsubscribed ${formatNumber(r.unsubscribed)}; ${formatNumber(r.already)} already off the list; ${formatNumber(r.not_found)} not ${byCount(r.not_found, 'a subscriber', 'subscribers')} (suppressed all the same); ${plural(r.skipped_deliveries, 'queued delivery', 'queued deliveries')} skipped.`);
       });
     });
 
@@ -147,7 +148,7 @@ Examples:
           ctx.out.printJson(r);
           return;
         }
-        ctx.out.info(`${chalk.green('✔')} Forgot ${formatNumber(r.forgotten)} subscriber${r.forgotten === 1 ? '' : 's'}${r.not_found > 0 ? `; ${formatNumber(r.not_found)} address${r.not_found === 1 ? '' : 'es'} held no subscriber (suppressed all the same)` : ''}.`);
+        ctx.out.info(`${chalk.green('✔')} Forgot ${plural(r.forgotten, 'subscriber')}${r.not_found > 0 ? `; ${plural(r.not_found, 'address')} held no subscriber (suppressed all the same)` : ''}.`);
         ctx.out.info(table(Object.entries(r.rows).map(([k, v]) => [k, formatNumber(v)])));
       });
     });

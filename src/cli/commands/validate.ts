@@ -6,6 +6,7 @@ import { inputError, isMarketerError } from '../../errors.js';
 import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
 import { commandContext, sendsNothing } from '../context.js';
 import { validateSummary, writeSummary } from '../step-summary.js';
+import { plural } from '../format.js';
 
 export const CAMPAIGN_FILE_HELP = `
 The campaign file (campaigns/*.yaml):
@@ -114,13 +115,13 @@ Exit code 2 when anything is wrong, with every problem as file:line:col: message
       }
       for (const w of warnings) ctx.out.warn(w);
       if (lines.length > 0) {
-        throw inputError('CAMPAIGN_INVALID', `${lines.length === 1 ? '1 problem' : `${lines.length} problems`} found${ok.length > 0 ? ` (${ok.length} campaign${ok.length === 1 ? '' : 's'} OK)` : ''}:`, {
+        throw inputError('CAMPAIGN_INVALID', `${plural(lines.length, 'problem')} found${ok.length > 0 ? ` (${plural(ok.length, 'campaign')} OK)` : ''}:`, {
           details: lines,
           hint: 'The campaign file format is in `marketer validate --help` and docs/campaign-file.md.',
         });
       }
       for (const c of ok) {
-        ctx.out.info(`${chalk.green('OK')} ${c.file}: campaign ${c.id} "${c.name}" (${c.template}, ${c.links} link${c.links === 1 ? '' : 's'})`);
+        ctx.out.info(`${chalk.green('OK')} ${c.file}: campaign ${c.id} "${c.name}" (${c.template}, ${plural(c.links, 'link')})`);
       }
     });
 }
