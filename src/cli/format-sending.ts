@@ -5,46 +5,56 @@ import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import type { PausedCampaign } from '../sending/policy/campaign-pauses.js';
 import type { PlanResult } from '../sending/plan-campaign.js';
 import { table } from './output.js';
-import { byCount, formatNumber, formatRate, plural } from './format.js';
+import { byCount, fitList, formatNumber, formatRate, plural, terminalWidth, wrapProse } from './format.js';
 
 export function formatPlan(p: PlanResult): string {
   const lines: string[] = [];
-  lines.push(chalk.bold(`Campaign ${p.campaign}: ${p.name}`) + chalk.dim(`  (${p.file})`));
+  const say = (text: string, indent = 2) => lines.push(wrapProse(text, indent));
+  say(chalk.bold(`Campaign ${p.campaign}: ${p.name}`) + chalk.dim(`  (${p.file})`));
   const ex = p.excluded;
-  lines.push(`Audience: ${plural(p.audience, 'subscriber')}` +
-    chalk.dim(`  (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`));
+  lines.push(`Audience: ${plural(p.audience, 'subscriber')}`);
+  say(chalk.dim(`  excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed`), 4);
   if (p.already_enqueued > 0) {
-    lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${plural(p.would_enqueue, 'new subscriber')} and mail nobody twice.`);
+    say(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${plural(p.would_enqueue, 'new subscriber')} and mail nobody twice.`);
   }
   lines.push('');
   if (p.waves.length === 0) lines.push('No waves: nobody to send to.');
-  else {
-    lines.push(table([
-      ['local time', 'fires at (UTC)', 'zones', 'recipients', ''],
-      ...p.waves.map((w) => [
-        w.local_time.replace('T', ' '),
-        w.fire_at.replace('T', ' ').replace(':00Z', 'Z'),
-        w.timezones.length > 3 ? `${w.timezones.slice(0, 3).join(', ')} +${w.timezones.length - 3}` : w.timezones.join(', '),
-        formatNumber(w.count),
-        w.skipped ? chalk.red('skipped (late)') : w.late ? chalk.yellow('late') : '',
-      ]),
-    ], { header: true }));
-  }
+  else lines.push(wavesTable(p.waves));
   if (p.late > 0 || p.skipped > 0) {
     lines.push('');
-    if (p.late > 0) lines.push(chalk.yellow(`${formatNumber(p.late)} would be sent late (their wave time has passed).`));
-    if (p.skipped > 0) lines.push(chalk.red(`${formatNumber(p.skipped)} would be skipped (more than late_grace late, late: skip).`));
+    if (p.late > 0) say(chalk.yellow(`${formatNumber(p.late)} would be sent late (their wave time has passed).`));
+    if (p.skipped > 0) say(chalk.red(`${formatNumber(p.skipped)} would be skipped (more than late_grace late, late: skip).`));
   }
   if (p.warmup && p.warmup.length > 1) {
     lines.push('');
-    lines.push(chalk.yellow(`Warm-up cap: the waves spill over ${plural(p.warmup.length, 'day')} (the cap is shared by every campaign):`));
+    say(chalk.yellow(`Warm-up cap: the waves spill over ${plural(p.warmup.length, 'day')} (the cap is shared by every campaign):`));
     lines.push(table([['day (UTC)', 'cap', 'this campaign'], ...p.warmup.map((d) => [d.day, formatNumber(d.cap), formatNumber(d.sends)])], { header: true }));
   }
   lines.push('');
-  lines.push(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);
+  say(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);
   lines.push('Checks:');
-  for (const c of p.checks) lines.push(`  ${!c.ok ? chalk.red('✗') : c.warning ? chalk.yellow('!') : chalk.green('✓')} ${c.name}: ${c.detail}`);
+  for (const c of p.checks) say(`  ${!c.ok ? chalk.red('✗') : c.warning ? chalk.yellow('!') : chalk.green('✓')} ${c.name}: ${c.detail}`, 4);
   return lines.join('\n');
+}
+
+/** The waves, one line each, within the terminal's width: the zone lists give way ("+3"). */
+function wavesTable(waves: PlanResult['waves']): string {
+  const rows = waves.map((w) => ({
+    local: w.local_time.replace('T', ' '),
+    fire: w.fire_at.replace('T', ' ').replace(':00Z', 'Z'),
+    count: formatNumber(w.count),
+    flag: w.skipped ? 'skipped (late)' : w.late ? 'late' : '',
+    zones: w.timezones,
+  }));
+  const header = ['local time', 'fires at (UTC)', 'zones', 'recipients', ''];
+  const widest = (key: 'local' | 'fire' | 'count' | 'flag', title: string) => Math.max(title.length, ...rows.map((r) => r[key].length));
+  const others = widest('local', header[0]!) + widest('fire', header[1]!) + widest('count', header[3]!) + widest('flag', '');
+  const flagGap = rows.some((r) => r.flag) ? 2 : 0;
+  const zonesWidth = Math.max(header[2]!.length, terminalWidth() - others - 6 - flagGap);
+  return table([
+    header,
+    ...rows.map((r) => [r.local, r.fire, fitList(r.zones, zonesWidth), r.count, r.flag === 'late' ? chalk.yellow(r.flag) : r.flag ? chalk.red(r.flag) : '']),
+  ], { header: true });
 }
 
 export function formatStatus(s: DispatchStatus, counts?: { queued: number }): string {

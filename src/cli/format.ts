@@ -85,13 +85,55 @@ export function wrapText(text: string, width = terminalWidth(), indent = 0): str
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
     const room = width - (lines.length === 0 ? 0 : indent);
-    if (line && line.length + 1 + word.length > room) {
+    if (line && visibleLength(line) + 1 + visibleLength(word) > room) {
       lines.push(line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
   }
   if (line) lines.push(line);
   return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l)).join('\n');
+}
+
+/**
+ * Columns to wrap sentences at: COLUMNS, else the terminal's width (at most 100). Undefined when
+ * the stream is a pipe or a file and COLUMNS is unset: there a sentence stays on one line, for
+ * grep and for log viewers that wrap by themselves. (Tables fit terminalWidth() either way.)
+ */
+export function proseWidth(stream: NodeJS.WriteStream = process.stdout): number | undefined {
+  const env = Number(process.env.COLUMNS);
+  if (Number.isInteger(env) && env > 0) return Math.max(40, Math.min(env, 100));
+  return stream.isTTY && stream.columns ? Math.max(40, Math.min(stream.columns, 100)) : undefined;
+}
+
+/** A sentence wrapped to proseWidth(), later lines indented by `indent`; unchanged on a pipe. */
+export function wrapProse(text: string, indent = 0, stream: NodeJS.WriteStream = process.stdout): string {
+  const width = proseWidth(stream);
+  if (width === undefined) return text;
+  return text.split('\n').map((line) => {
+    if (visibleLength(line) <= width) return line;
+    const lead = /^ */.exec(line)![0];
+    return lead + wrapText(line, width - lead.length, Math.max(0, indent - lead.length)).split('\n').join(`\n${lead}`);
+  }).join('\n');
+}
+
+/**
+ * As many items as fit in `width` columns, then how many more: "Europe/Berlin, Asia/Tokyo +3".
+ * A first item too long on its own is cut with an ellipsis.
+ */
+export function fitList(items: string[], width: number): string {
+  for (let n = items.length; n > 0; n--) {
+    const text = items.slice(0, n).join(', ') + (n < items.length ? ` +${items.length - n}` : '');
+    if (text.length <= width) return text;
+  }
+  if (items.length === 0) return '';
+  const more = items.length > 1 ? ` +${items.length - 1}` : '';
+  return truncate(items[0]!, Math.max(1, width - more.length)) + more;
+}
+
+/** Characters a terminal shows (colour codes take no room). */
+export function visibleLength(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 
 /** Columns to lay text out in: COLUMNS, the terminal's width, or 80; never more than 100. */

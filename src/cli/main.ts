@@ -6,7 +6,7 @@ import { sqlState } from '../db/retry.js';
 import { maskUrlsIn } from '../db/mask-url.js';
 import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './reported-exit.js';
-import { terminalWidth } from './format.js';
+import { terminalWidth, wrapProse } from './format.js';
 import { layoutHelp } from './help-layout.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -76,9 +76,10 @@ export async function main(argv: string[]): Promise<number> {
       if (json) {
         process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: maskUrlsIn(err.message), details: err.details.map(maskUrlsIn), hint: err.hint ?? null } }, null, 2)}\n`);
       }
-      process.stderr.write(`${chalk.red('error')} ${maskUrlsIn(err.message)}\n`);
-      for (const d of err.details) process.stderr.write(`  ${maskUrlsIn(d)}\n`);
-      if (err.hint) process.stderr.write(`${chalk.cyan('hint')} ${err.hint}\n`);
+      const say = (line: string, indent: number) => process.stderr.write(`${wrapProse(line, indent, process.stderr)}\n`);
+      say(`${chalk.red('error')} ${maskUrlsIn(err.message)}`, 2);
+      for (const d of err.details) say(`  ${maskUrlsIn(d)}`, 4);
+      if (err.hint) say(`${chalk.cyan('hint')} ${err.hint}`, 2);
       if (process.env.MARKETER_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       return err.exitCode;
     }

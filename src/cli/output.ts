@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import ora, { type Ora } from 'ora';
 import type { Progress } from '../progress.js';
+import { visibleLength, wrapProse } from './format.js';
 
 /** Global output mode for one command run. In JSON mode stdout carries exactly one document. */
 export interface Output {
@@ -20,10 +21,12 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
     json,
     info(line) {
       if (json) return;
-      process.stdout.write(`${line}\n`);
+      // A sentence wraps to the terminal, its later lines indented under it; a block of several
+      // lines (a table) is laid out already.
+      process.stdout.write(`${line.includes('\n') ? line : wrapProse(line, /^ */.exec(line)![0].length + 2)}\n`);
     },
     warn(line) {
-      process.stderr.write(`${chalk.yellow('warning')} ${line}\n`);
+      process.stderr.write(`${wrapProse(`${chalk.yellow('warning')} ${line}`, 2, process.stderr)}\n`);
     },
     printJson(value) {
       process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -75,11 +78,6 @@ export function table(rows: (string | number)[][], options: { header?: boolean }
       return options.header && ri === 0 ? chalk.bold(line) : line;
     })
     .join('\n');
-}
-
-function visibleLength(s: string): number {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 
 export { formatNumber } from './format.js';

@@ -79,5 +79,5 @@ async function eventsCheck(ses: SesSetupReader, name: string, label: string, top
   if (enabled.length === 0) return { id, status: 'error', detail: `the ${label} has no enabled event destination: no events come back`, fix };
   if (missingRequired.length > 0) return { id, status: 'error', detail: `no destination publishes ${missingRequired.join(', ')}${missingWanted.length ? ` (nor ${missingWanted.join(', ')})` : ''}`, fix };
   if (missingWanted.length > 0) return { id, status: 'warn', detail: `no destination publishes ${missingWanted.join(', ')}: reports lack them`, fix };
-  return { id, status: 'ok', detail: `${enabled.length} enabled destination${enabled.length === 1 ? '' : 's'} publish every event marketer reads`, fix: '' };
+  return { id, status: 'ok', detail: `${enabled.length} enabled destination${enabled.length === 1 ? ' publishes' : 's publish'} every event marketer reads`, fix: '' };
 }

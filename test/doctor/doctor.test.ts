@@ -420,5 +420,10 @@ describe('marketer doctor as a command', () => {
     expect(bad.stdout).toContain('  ✗ dns.dmarc: no DMARC record at _dmarc.example.com: Gmail and Yahoo require one from bulk senders\n      fix publish TXT _dmarc.example.com');
     expect(bad.stdout).toContain('  ✓ identity.verified: example.com is verified for sending\n');
     expect(bad.stdout).toContain('1 error, 0 warnings: fix the ✗ before sending.');
+
+    // At 80 columns each check and its fix wrap under themselves.
+    const narrow = await runCli(['doctor'], { cwd: repo.dir, env: { ...e, COLUMNS: '80' } });
+    expect(narrow.stdout.split('\n').filter((l) => [...l].length > 80)).toEqual([]);
+    expect(narrow.stdout).toContain('  ✗ dns.dmarc: no DMARC record at _dmarc.example.com: Gmail and Yahoo require\n    one from bulk senders\n      fix publish TXT _dmarc.example.com');
   });
 });
