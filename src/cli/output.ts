@@ -2,6 +2,7 @@ import chalk from 'chalk';
 import ora, { type Ora } from 'ora';
 import type { Progress } from '../progress.js';
 import { visibleLength, wrapProse } from './format.js';
+import { progressText, RateWindow, type Reading } from './progress-meter.js';
 
 /** Global output mode for one command run. In JSON mode stdout carries exactly one document. */
 export interface Output {
@@ -12,13 +13,21 @@ export interface Output {
   printJson(value: unknown): void;
   /** A spinner/progress line on a terminal; silent otherwise. */
   progress(label: string): Progress & { done(final?: string): void };
+  /** A progress line with count, total, share, pace and ETA (see progress-meter.ts). */
+  meter(label: string, unit: string): Meter;
+}
+
+export interface Meter {
+  update(r: Reading): void;
+  done(): void;
 }
 
 export function createOutput(json: boolean, options: { quiet?: boolean } = {}): Output {
   const interactive = Boolean(process.stderr.isTTY) && !process.env.CI;
   const logProgress = !options.quiet;
-  return {
+  const output: Output = {
     json,
+    meter: (label, unit) => meterOn(output.progress(label), unit),
     info(line) {
       if (json) return;
       // A sentence wraps to the terminal, its later lines indented under it; a block of several
@@ -44,7 +53,7 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
       return {
         update(text: string) {
           if (spinner) spinner.text = `${label} ${text}`;
-          else if (logProgress && performance.now() - lastLine >= 30_000) {
+          else if (logProgress && performance.now() - lastLine >= plainLineMs()) {
             lastLine = performance.now();
             process.stderr.write(`${label} ${text}\n`);
           }
@@ -57,6 +66,25 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
         },
       };
     },
+  };
+  return output;
+}
+
+/** Seconds between plain progress lines without a terminal: MARKETER_PROGRESS_SECONDS, else 30. */
+function plainLineMs(): number {
+  const s = Number(process.env.MARKETER_PROGRESS_SECONDS);
+  return (Number.isFinite(s) && s >= 0 && process.env.MARKETER_PROGRESS_SECONDS !== '' ? s : 30) * 1000;
+}
+
+/** A progress line for `label` that counts `unit`s, keeping the pace over the last seconds. */
+function meterOn(progress: Progress & { done(): void }, unit: string): Meter {
+  const pace = new RateWindow();
+  return {
+    update(r) {
+      pace.add(r.done);
+      progress.update(progressText(r, unit, pace.perSecond()));
+    },
+    done: () => progress.done(),
   };
 }
 

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstat } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
@@ -112,10 +112,17 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
   if (batch.events.length > 0 || batch.malformed.length > 0) yield batch;
 }
 
-/** Open a file (or stdin for `-`) as record batches. */
-export function readRecordFile(file: string, stdin: Readable, batchSize?: number): AsyncGenerator<RecordBatch> {
+/**
+ * Open a file (or stdin for `-`) as record batches. `onRead` hears, before each batch, how many
+ * bytes of the file were read and its size (undefined for stdin), for a share-done figure.
+ */
+export function readRecordFile(file: string, stdin: Readable, batchSize?: number, onRead?: (bytesRead: number, size: number | undefined) => void): AsyncGenerator<RecordBatch> {
   if (file === '-') return readRecordStream(stdin, 'stdin', batchSize);
   const stream = createReadStream(file);
+  let size: number | undefined;
+  stream.once('open', (fd: number) => {
+    fstat(fd, (err, st) => { if (!err) size = st.size; });
+  });
   // Surface a missing file as bad input rather than an unhandled stream error.
   const opened = new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
@@ -124,6 +131,9 @@ export function readRecordFile(file: string, stdin: Readable, batchSize?: number
   });
   return (async function* () {
     await opened;
-    yield* readRecordStream(stream, file, batchSize);
+    for await (const batch of readRecordStream(stream, file, batchSize)) {
+      onRead?.(stream.bytesRead, size);
+      yield batch;
+    }
   })();
 }

@@ -1,4 +1,4 @@
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import { MarketerError } from '../errors.js';
@@ -15,7 +15,11 @@ export interface PullOptions {
   follow: boolean;
   signal: AbortSignal;
   ingest: IngestOptions;
-  onBatch?: (total: IngestResult) => void;
+  /**
+   * After each batch: the events stored so far, the messages received, and how many more the
+   * queue held by its own approximate count, read when the pull began (undefined if unreadable).
+   */
+  onBatch?: (total: IngestResult, queue: { received: number; waiting: number | undefined }) => void;
   /** An SQS client (tests pass one pointed at a local endpoint). */
   client?: SQSClient;
 }
@@ -59,6 +63,7 @@ export async function pullEvents(db: Kysely<Database>, options: PullOptions): Pr
   const total = emptyCounts();
   let received = 0;
   try {
+    const waitingAtStart = options.onBatch ? await approximateMessages(client, options.queueUrl, options.signal) : undefined;
     while (!options.signal.aborted) {
       const messages: Message[] = [];
       let drained = false;
@@ -112,7 +117,7 @@ export async function pullEvents(db: Kysely<Database>, options: PullOptions): Pr
         r.malformed += malformed.length;
         addCounts(total, r);
         await deleteMessages(client, options.queueUrl, messages);
-        options.onBatch?.(total);
+        options.onBatch?.(total, { received, waiting: waitingAtStart === undefined ? undefined : Math.max(0, waitingAtStart - received) });
       }
       if (options.max !== undefined && received >= options.max) break;
       if (drained && !options.follow) break;
@@ -121,6 +126,17 @@ export async function pullEvents(db: Kysely<Database>, options: PullOptions): Pr
     if (!options.client) client.destroy();
   }
   return total;
+}
+
+/** The queue's ApproximateNumberOfMessages, or undefined when it cannot be read (no permission). */
+async function approximateMessages(client: SQSClient, queueUrl: string, signal: AbortSignal): Promise<number | undefined> {
+  try {
+    const r = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }), { abortSignal: signal });
+    const n = Number(r.Attributes?.ApproximateNumberOfMessages);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function deleteMessages(client: SQSClient, queueUrl: string, messages: Message[]): Promise<void> {

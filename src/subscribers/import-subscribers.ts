@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { inputError } from '../errors.js';
-import { silentProgress, type Progress } from '../progress.js';
 import { cleanAddress, isDisposableDomain, isRoleAccount } from './address-hygiene.js';
 import { parseConsentDate } from './consent-date.js';
 import { hasControlCharacters, overNameLimit, overValueLimit } from './field-limits.js';
@@ -31,7 +30,14 @@ export interface ImportOptions {
    * with openRejectsFile before the input, as the CLI does).
    */
   rejectsFile?: string | RejectsFile;
-  progress?: Progress;
+  /** Called every 1,000 rows read, and once more when the merge into subscribers begins. */
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportProgress {
+  rows: number;
+  /** Every row is read; the one statement that merges them is running. */
+  merging: boolean;
 }
 
 export interface ImportIssue {
@@ -100,7 +106,6 @@ const IMPORT_LOCK = 7_301_992;
  * Nothing is written when the command fails or with `dryRun` (the transaction rolls back).
  */
 export async function importSubscribers(pool: pg.Pool, options: ImportOptions): Promise<ImportResult> {
-  const progress = options.progress ?? silentProgress;
   const input = options.input ?? (await openCsv(options.file));
   const reader = new CsvReader(input, { delimiter: options.delimiter });
   const rows = reader.rows();
@@ -289,14 +294,14 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
       // Small flushes keep the COPY buffer short-lived, so it dies young instead of being
       // promoted to the old generation (at 256 KB peak RSS passed 240 MB on a 1M-row file).
       if (buffer.length > 64 * 1024) await flush();
-      if (result.rows % 10_000 === 0) progress.update(`${result.rows.toLocaleString('en-US')} rows read`);
+      if (result.rows % 1_000 === 0) options.onProgress?.({ rows: result.rows, merging: false });
     };
     await consume(first);
     for await (const r of rows) await consume({ done: false, value: r });
     await flush();
     copy.end();
     await copyDone;
-    progress.update(`${result.rows.toLocaleString('en-US')} rows read, merging…`);
+    options.onProgress?.({ rows: result.rows, merging: true });
 
     // Cells the file leaves empty keep what is stored: fill them from the existing subscriber
     // before the merge, so that the defaults below (zone, --source) reach new subscribers only.

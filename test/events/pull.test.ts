@@ -53,6 +53,8 @@ beforeAll(async () => {
             q.deleted = true;
           }
           out = { Successful: (body.Entries ?? []).map((e) => ({ Id: e.Id })), Failed: [] };
+        } else if (target.endsWith('.GetQueueAttributes')) {
+          out = { Attributes: { ApproximateNumberOfMessages: String(queue.filter((q) => !q.deleted && q.receipt === undefined).length) } };
         } else {
           res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
           res.end(JSON.stringify({ __type: 'com.amazonaws.sqs#InvalidAction', message: target }));
@@ -96,6 +98,17 @@ describe('marketer events pull', () => {
     const d = await deliveryRow(t.db, delivery);
     expect(d.opened_at?.toISOString()).toBe('2026-12-01T08:01:00.000Z');
     expect(d.delivered_at).not.toBeNull();
+  });
+
+  it('shows messages pulled out of what the queue held, and the events stored', async () => {
+    queue = [];
+    for (let i = 0; i < 250; i++) enqueue(`pr${i}`, JSON.stringify(snsEnvelope(publish.open(m, 2000 + i), `sns-progress-${i}`)), `sns:sns-progress-${i}`);
+    const r = await runCli(['events', 'pull', '--queue-url', queueUrl, '--wait-seconds', '0'], { env: { ...env(), MARKETER_PROGRESS_SECONDS: '0' } });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('Pulling events '));
+    expect(lines.length, r.stderr).toBeGreaterThan(1);
+    expect(lines[0]).toMatch(/^Pulling events 100\/~250 messages \(40\.0%\) · 100 events stored$/);
+    expect(lines.at(-1)).toMatch(/^Pulling events 250\/~250 messages \(100\.0%\)( · [\d.,]+\/s · ETA 0s)? · 250 events stored$/);
   });
 
   it('a message that cannot be stored is counted and deleted; its batch neighbours are stored and deleted too', async () => {

@@ -26,7 +26,7 @@ describe('Ctrl-C in a terminal', () => {
     let screen = '';
     child.stdout.on('data', (d: Buffer) => { screen += d.toString(); });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    while (s.proxy.answered.forwarded < 20 || !screen.includes('Sending sent')) await new Promise((r) => setTimeout(r, 20));
+    while (s.proxy.answered.forwarded < 20 || !screen.includes('Sending ')) await new Promise((r) => setTimeout(r, 20));
     child.stdin.write('\x03');
     expect(await exited, screen).toBe(130);
     expect(screen).toContain('Stopping: finishing the messages in flight');

@@ -32,6 +32,12 @@ function report(ctx: CommandContext, r: IngestResult, verb: string, pruned?: Pru
   if (pruned) ctx.out.info(`  ${prunedLine(pruned)}`);
 }
 
+/** Duplicates and malformed records, beside the count of events stored. */
+function ingestNote(t: IngestResult): string | undefined {
+  const parts = [t.duplicates ? plural(t.duplicates, 'duplicate') : '', t.malformed ? `${formatNumber(t.malformed)} malformed` : ''].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
 function prunedJson(p: PruneResult) {
   return { engine: p.engine, cutoff: p.cutoff, deleted: p.deleted, dropped_chunks: p.droppedChunks };
 }
@@ -79,9 +85,13 @@ Examples:
     .action(async (file: string, _opts, cmd: Command) => {
       const ctx = commandContext(cmd);
       await withDatabase(ctx, async ({ db }) => {
-        const progress = ctx.out.progress('Ingesting events');
-        const result = await ingestBatches(db, readRecordFile(file, process.stdin), { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' }, (t) =>
-          progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
+        const progress = ctx.out.meter('Ingesting events', 'stored');
+        // The share read of the file (a stream from stdin has no size): batches are stored as
+        // they are read, so it is how far along the ingest is, give or take a batch.
+        let fraction: number | undefined;
+        const batches = readRecordFile(file, process.stdin, undefined, (read, size) => { fraction = size ? Math.min(1, read / size) : undefined; });
+        const result = await ingestBatches(db, batches, { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' }, (t) =>
+          progress.update({ done: t.ingested, fraction, note: ingestNote(t) }),
         );
         progress.done();
         report(ctx, result, 'Ingested');
@@ -124,7 +134,7 @@ Examples:
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
-        const progress = ctx.out.progress('Pulling events');
+        const progress = ctx.out.meter('Pulling events', 'messages');
         try {
           // Loaded here so that other commands do not pay for the SQS client at start-up.
           const { pullEvents } = await import('../../events/sqs-source.js');
@@ -136,7 +146,7 @@ Examples:
             follow: Boolean(opts.follow),
             signal: stop.signal,
             ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' },
-            onBatch: (t) => progress.update(`${formatNumber(t.ingested)} stored, ${formatNumber(t.duplicates)} duplicates`),
+            onBatch: (t, queue) => progress.update({ done: queue.received, total: queue.waiting === undefined || opts.follow ? undefined : queue.waiting + queue.received, estimated: true, note: `${formatNumber(t.ingested)} events stored${t.duplicates ? `, ${plural(t.duplicates, 'duplicate')}` : ''}` }),
           });
           progress.done();
           // Retention runs where events arrive, so a scheduled pull is all it takes.

@@ -1,3 +1,5 @@
+import type { ReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import chalk from 'chalk';
 import { Option, type Command } from 'commander';
@@ -64,7 +66,10 @@ Examples:
       const rejects = flags.rejects ? await openRejectsFile(flags.rejects, file) : undefined;
       const input = await openCsv(file);
       await withDatabase(ctx, async ({ pool }) => {
-        const progress = ctx.out.progress(`Importing ${path.basename(file)}`);
+        const progress = ctx.out.meter(`Importing ${path.basename(file)}`, 'rows');
+        // Streamed, so the rows to come are unknown: the bytes read so far of the file's size say
+        // how far along it is, and estimate the total.
+        const size = (await stat(file)).size;
         let result: ImportResult;
         try {
           result = await importSubscribers(pool, {
@@ -78,7 +83,10 @@ Examples:
             rejectRisky: flags.rejectRisky,
             rejectsFile: rejects,
             defaultTimezone: ctx.config.defaultTimezone,
-            progress,
+            onProgress: ({ rows, merging }) => {
+              const fraction = merging ? 1 : (input as ReadStream).bytesRead / size;
+              progress.update({ done: rows, total: merging ? rows : fraction > 0 ? Math.round(rows / fraction) : undefined, estimated: !merging, fraction, note: merging ? 'merging into subscribers…' : undefined });
+            },
           });
         } finally {
           progress.done();

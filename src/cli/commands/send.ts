@@ -19,6 +19,7 @@ import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, ru
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
 import { pullWhileSending } from '../pull-while-sending.js';
+import { dispatchProgress } from '../dispatch-progress.js';
 import { byCount, formatNumber, plural } from '../format.js';
 import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
 
@@ -259,7 +260,7 @@ export async function runDispatch(
   const mailer = createMailer(ctx.config, { concurrency });
   const controller = new AbortController();
   const unhook = onInterrupt(controller, (l) => process.stderr.write(`${chalk.yellow(l)}\n`));
-  const progress = ctx.out.progress('Sending');
+  const progress = await dispatchProgress(db, ctx.out.meter('Sending', 'messages'), { campaignId: o.campaignId, wait: Boolean(flags.wait) });
   const queueUrl = ctx.config.sqsQueueUrl;
   const pull = flags.wait && queueUrl ? pullWhileSending(ctx, db, queueUrl) : undefined;
   try {
@@ -268,7 +269,7 @@ export async function runDispatch(
       {
         db, mailer, config: ctx.config, signal: controller.signal,
         compile: o.compiled ? async () => o.compiled!() : undefined,
-        onStatus: (s) => progress.update(formatStatus(s)),
+        onStatus: progress.onStatus,
       },
       {
         worker: flags.worker ?? `${hostname()}-${process.pid}`,
@@ -280,7 +281,7 @@ export async function runDispatch(
       },
     );
   } finally {
-    progress.done();
+    progress.stop();
     unhook();
     await pull?.stop();
     await mailer.close();
