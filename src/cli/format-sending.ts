@@ -84,7 +84,7 @@ export function formatErrors(groups: ErrorGroup[], prefix = ''): string[] {
   const rest = groups.slice(LISTED_ERRORS);
   if (rest.length > 0) {
     const n = rest.reduce((a, g) => a + g.count, 0);
-    lines.push(`${prefix}${formatNumber(n)} failed with ${rest.length} other error${rest.length === 1 ? '' : 's'} (--json lists them all)`);
+    lines.push(`${prefix}${formatNumber(n)} failed with ${plural(rest.length, 'other error')} (--json lists them all)`);
   }
   return lines;
 }

@@ -199,5 +199,5 @@ export function sendSummary(o: { sent: SentCampaign[]; refused: RefusedCampaign[
 /** A run's failures in the step summary: a bold head, then one list item per error. */
 export function errorLines(what: string, errors: ErrorGroup[]): string[] {
   const n = errors.reduce((a, e) => a + e.count, 0);
-  return [`**Failed: ${what}**, ${formatNumber(n)} deliver${n === 1 ? 'y' : 'ies'} (not retried):`, '', ...errors.map((e) => `- ${formatNumber(e.count)} × ${md(e.error)}`), ''];
+  return [`**Failed: ${what}**, ${plural(n, 'delivery')} (not retried):`, '', ...errors.map((e) => `- ${formatNumber(e.count)} × ${md(e.error)}`), ''];
 }

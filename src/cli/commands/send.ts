@@ -319,7 +319,7 @@ function doneLine(counts: CampaignCounts, result: DispatchResult): string {
   const failed = formatNumber(result.failed);
   if (result.failed === 0) return chalk.green('Campaign done: every delivery is settled.');
   if (result.sent === 0) return chalk.red(`Nothing was sent: all ${failed} deliveries of this run failed (see above). Failed deliveries are not retried; marketer stats ${counts.campaign} lists the errors.`);
-  return chalk.yellow(`Campaign finished with ${failed} failed deliver${result.failed === 1 ? 'y' : 'ies'} this run (see above); failed deliveries are not retried.`);
+  return chalk.yellow(`Campaign finished with ${plural(result.failed, 'failed delivery', 'failed deliveries')} this run (see above); failed deliveries are not retried.`);
 }
 
 /**
@@ -328,7 +328,7 @@ function doneLine(counts: CampaignCounts, result: DispatchResult): string {
  */
 export function exitIfFailed(result: Pick<DispatchResult, 'failed'>): void {
   if (result.failed === 0) return;
-  process.stderr.write(`${chalk.red('error')} ${formatNumber(result.failed)} deliver${result.failed === 1 ? 'y' : 'ies'} failed in this run (see above); they are not retried.
+  process.stderr.write(`${chalk.red('error')} ${plural(result.failed, 'delivery')} failed in this run (see above); they are not retried.
 `);
   throw new ReportedExit(1);
 }
