@@ -42,7 +42,7 @@ describe('counts in what the commands print', () => {
     const again = await runCli(['send', campaignFile], { cwd: dir, env: env() });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('Already recorded; 1 new eligible subscriber enqueued, nobody is mailed twice.');
-  });
+  }, 180_000);
 
   it('large counts carry thousands separators', async () => {
     const file = csv(12_345);

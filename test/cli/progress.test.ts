@@ -38,7 +38,7 @@ describe('progress without a terminal: plain lines on stderr', () => {
     // Once the pace is known, the line carries it and the time left.
     expect(lines.some((l) => /\/40 messages \((?!100)\d+\.\d%\) · \d+(\.\d)?\/s · ETA \d+s$/.test(l)), lines.join('\n')).toBe(true);
     expect(r.stdout).toContain('This run: sent 40');
-  });
+  }, 180_000);
 
   it('dispatch --wait: the next wave\'s time while waiting', async () => {
     await seed(3);
@@ -50,7 +50,7 @@ describe('progress without a terminal: plain lines on stderr', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^Sending 0\/3 messages \(0\.0%\) · next wave \d\d:\d\d UTC \(in \d+s\)$/m);
     expect(r.stdout).toContain('Dispatched: sent 3');
-  });
+  }, 180_000);
 
   it('import: rows read out of an estimate from the file size, share, pace and ETA', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'marketer-progress-')), 'list.csv');
@@ -98,5 +98,5 @@ describe('progress in a terminal', () => {
     const text = screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
     expect(text).toMatch(/Sending \d+\/40 messages \(\d+\.\d%\) · \d+(\.\d)?\/s · ETA \d+s/);
     expect(text).toContain('This run: sent 40');
-  });
+  }, 180_000);
 });

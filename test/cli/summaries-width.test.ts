@@ -39,7 +39,7 @@ describe('at COLUMNS=80 every summary line fits', () => {
     // The CET wave names the zones that fit and counts the rest.
     const wave = r.stdout.split('\n').find((l) => l.includes('Europe/Amsterdam'))!;
     expect(wave).toMatch(/^2030-12-01 08:00 {2}2030-12-01 07:00Z {2}Europe\/Amsterdam(, \S+)* \+\d+ +14$/);
-  });
+  }, 180_000);
 
   it('send, dispatch and stats: summaries, the later-waves note and the waves table', async () => {
     await seedZones();
@@ -62,7 +62,7 @@ describe('at COLUMNS=80 every summary line fits', () => {
     expect(stats.code, stats.stderr).toBe(0);
     expect(tooWide(stats)).toEqual([]);
     expect(stats.stdout).toMatch(/^ {2}Zone +Local time +Rcpts +Deliv +Opened +Click +Bounce +Unsent$/m);
-  });
+  }, 180_000);
 
   it('import: the summary and every rejected or warned row', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'marketer-width-')), 'list.csv');
@@ -79,7 +79,7 @@ describe('at COLUMNS=80 every summary line fits', () => {
     expect(r.stdout).toMatch(/Rejected:\n {2}line \d/);
     expect(r.stdout).toMatch(/Warnings:\n {2}line \d/);
     expect(tooWide(r)).toEqual([]);
-  });
+  }, 180_000);
 
   it('validate: every problem, wrapped under its file and line', async () => {
     const { dir, campaignFile } = makeCampaignRepo();
@@ -89,5 +89,5 @@ describe('at COLUMNS=80 every summary line fits', () => {
     expect(r.stderr).toMatch(/^ {2}campaigns\/c\.yaml:\d+:\d+: schedule\.timezone "Europe\/Atlantis" is not an IANA/m);
     expect(r.stderr).toMatch(/\n {4}\S/);
     expect(tooWide(r)).toEqual([]);
-  });
+  }, 180_000);
 });
