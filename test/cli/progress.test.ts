@@ -44,8 +44,8 @@ describe('progress without a terminal: plain lines on stderr', () => {
     await seed(3);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2099-12-01 08:00' });
     expect((await runCli(['send', campaignFile], { cwd: dir, env: env() })).code).toBe(0);
-    // The wave comes due in a few seconds.
-    await sql`UPDATE deliveries SET due_at = now() + interval '4 seconds'`.execute(s.t.db);
+    // The wave comes due in a few seconds: enough for dispatch to start first on a busy machine.
+    await sql`UPDATE deliveries SET due_at = now() + interval '20 seconds'`.execute(s.t.db);
     const r = await runCli(['dispatch', '--wait'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^Sending 0\/3 messages \(0\.0%\) · next wave \d\d:\d\d UTC \(in \d+s\)$/m);
