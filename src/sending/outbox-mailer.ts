@@ -4,9 +4,15 @@ import path from 'node:path';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
 import { buildMime } from './mime.js';
 
+/** Messages hold personal data: only the owner may read them. */
+const FILE_MODE = 0o600;
+const FOLDER_MODE = 0o700;
+
 /**
- * Writes each message as `<dir>/<campaign>/<delivery>.eml` instead of sending it: the embedded
- * quickstart, and a way to inspect exactly what SES would receive. Same ledger, same code path.
+ * Writes each message as `<dir>/<campaign>/<delivery>-<message id>.eml` instead of sending it:
+ * the embedded quickstart, and a way to inspect exactly what SES would receive. Same ledger,
+ * same code path. The message id makes every file new: another database, or a ledger started
+ * over, has the same campaign and delivery ids, and must not overwrite what was written before.
  */
 export class OutboxMailer implements Mailer {
   readonly name = 'outbox';
@@ -15,11 +21,13 @@ export class OutboxMailer implements Mailer {
   constructor(private readonly dir: string, private readonly clock: () => Date = () => new Date()) {}
 
   async send(m: OutgoingMessage): Promise<SendOutcome> {
-    const messageId = `${randomUUID()}@outbox.marketer`;
+    const id = randomUUID();
+    const messageId = `${id}@outbox.marketer`;
     const folder = path.join(this.dir, String(m.campaignId));
     try {
       if (!this.made.has(folder)) {
-        await mkdir(folder, { recursive: true });
+        // Folders made here are 0700; a folder that exists keeps the mode its owner gave it.
+        await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
         this.made.add(folder);
       }
       const eml = buildMime({
@@ -28,9 +36,10 @@ export class OutboxMailer implements Mailer {
         messageId,
         date: this.clock(),
       });
-      const file = path.join(folder, `${m.deliveryId}.eml`);
-      // Write then rename, so a crash never leaves half a message that looks sent.
-      await writeFile(`${file}.tmp`, eml);
+      const file = path.join(folder, `${m.deliveryId}-${id}.eml`);
+      // Write then rename, so a crash never leaves half a message that looks sent; `wx` because
+      // the name is new, so something already there is not ours to replace.
+      await writeFile(`${file}.tmp`, eml, { mode: FILE_MODE, flag: 'wx' });
       await rename(`${file}.tmp`, file);
       return { kind: 'sent', messageId };
     } catch (err) {

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describeAwsError, unverifiedSenderError } from './aws-error.js';
+import { mailboxValue, refuseLineBreak, subjectValue } from './headers/header-fields.js';
 import { bareAddress } from './sender-domains.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
 
@@ -56,6 +57,37 @@ export function classifySesError(err: unknown): SendOutcome {
   return { kind: 'unknown', error };
 }
 
+/**
+ * The SendEmail request for one message. SES builds the headers itself from these fields: it
+ * wants a non-ASCII display name already as RFC 2047 encoded-words, and it encodes a non-ASCII
+ * subject on its own (so only an ASCII subject that reads as encoded-words is encoded here).
+ * Throws HeaderError on a value that cannot go into a header.
+ */
+export function sendEmailInput(m: OutgoingMessage, options: Pick<SesMailerOptions, 'configurationSet' | 'transactionalConfigurationSet'>): SendEmailCommandInput {
+  return {
+    FromEmailAddress: mailboxValue(m.from),
+    Destination: { ToAddresses: [m.to] },
+    ReplyToAddresses: m.replyTo.length > 0 ? m.replyTo.map(mailboxValue) : undefined,
+    Content: {
+      Simple: {
+        Subject: { Data: subjectValue(m.subject), Charset: 'UTF-8' },
+        Body: { Html: { Data: m.html, Charset: 'UTF-8' }, Text: { Data: m.text, Charset: 'UTF-8' } },
+        Headers: m.headers.length > 0 ? m.headers.map(sesHeader) : undefined,
+      },
+    },
+    EmailTags: m.tags.map((t) => ({ Name: t.name, Value: t.value })),
+    ConfigurationSetName: (m.transactional ? options.transactionalConfigurationSet : undefined) ?? options.configurationSet,
+    ListManagementOptions: m.listManagement
+      ? { ContactListName: m.listManagement.contactListName, TopicName: m.listManagement.topicName }
+      : undefined,
+  };
+}
+
+function sesHeader(h: { name: string; value: string }): { Name: string; Value: string } {
+  refuseLineBreak(h.name, h.value);
+  return { Name: h.name, Value: h.value };
+}
+
 export class SesMailer implements Mailer {
   readonly name = 'ses';
   private readonly client: SESv2Client;
@@ -86,23 +118,12 @@ export class SesMailer implements Mailer {
   }
 
   async send(m: OutgoingMessage): Promise<SendOutcome> {
-    const input: SendEmailCommandInput = {
-      FromEmailAddress: m.from,
-      Destination: { ToAddresses: [m.to] },
-      ReplyToAddresses: m.replyTo.length > 0 ? m.replyTo : undefined,
-      Content: {
-        Simple: {
-          Subject: { Data: m.subject, Charset: 'UTF-8' },
-          Body: { Html: { Data: m.html, Charset: 'UTF-8' }, Text: { Data: m.text, Charset: 'UTF-8' } },
-          Headers: m.headers.length > 0 ? m.headers.map((h) => ({ Name: h.name, Value: h.value })) : undefined,
-        },
-      },
-      EmailTags: m.tags.map((t) => ({ Name: t.name, Value: t.value })),
-      ConfigurationSetName: (m.transactional ? this.options.transactionalConfigurationSet : undefined) ?? this.options.configurationSet,
-      ListManagementOptions: m.listManagement
-        ? { ContactListName: m.listManagement.contactListName, TopicName: m.listManagement.topicName }
-        : undefined,
-    };
+    let input: SendEmailCommandInput;
+    try {
+      input = sendEmailInput(m, this.options);
+    } catch (err) {
+      return { kind: 'failed', error: (err as Error).message };
+    }
     try {
       const out = await this.client.send(new SendEmailCommand(input));
       if (!out.MessageId) return { kind: 'unknown', error: 'SES answered without a MessageId' };

@@ -78,6 +78,7 @@ export async function startSesEmulator(account: object = ACCOUNT): Promise<SesEm
 
 export interface SendEmailRequest {
   FromEmailAddress: string;
+  ReplyToAddresses?: string[];
   Destination: { ToAddresses: string[] };
   EmailTags?: { Name: string; Value: string }[];
   ConfigurationSetName?: string;
