@@ -104,6 +104,8 @@ export interface MeasuredRun {
   peakRssKiB: number;
   /** VmRSS every 50 ms: [ms since start, KiB]. */
   samples: [number, number][];
+  /** CPU time (user + system) of the process, from /proc every 50 ms: short by at most 50 ms. */
+  cpuMs: number;
   stdout: string;
   stderr: string;
 }
@@ -123,9 +125,11 @@ export async function runMeasured(
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   o.onSpawn?.(child);
   let peak = 0;
+  let cpuMs = 0;
   const samples: [number, number][] = [];
   const timer = setInterval(() => {
     if (child.pid === undefined) return;
+    cpuMs = readCpuMs(child.pid) ?? cpuMs;
     peak = Math.max(peak, readRss(child.pid) ?? 0);
     const now = readCurrentRss(child.pid);
     if (now !== undefined) samples.push([performance.now() - t0, now]);
@@ -138,7 +142,19 @@ export async function runMeasured(
   child.once('exit', () => { ms = performance.now() - t0; });
   const [code] = (await once(child, 'close')) as [number | null];
   clearInterval(timer);
-  return { code, ms, peakRssKiB: peak, samples, stdout, stderr };
+  return { code, ms, peakRssKiB: peak, samples, stdout, stderr, cpuMs };
+}
+
+/** User + system CPU time of a live process in ms (Linux clock ticks are 10 ms); undefined once it is gone. */
+export function readCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
