@@ -47,6 +47,18 @@ describe('config', () => {
     expect(text).toContain(':3:1: unknown key "colour"');
   });
 
+  it('reads timescale (auto, off or require) from the file or MARKETER_TIMESCALE, auto by default', () => {
+    expect(loadConfig({ cwd: dirWith(''), env: {} }).timescale).toBe('auto');
+    expect(loadConfig({ cwd: dirWith('timescale: require\n'), env: {} }).timescale).toBe('require');
+    expect(loadConfig({ cwd: dirWith('timescale: require\n'), env: { MARKETER_TIMESCALE: 'off' } }).timescale).toBe('off');
+    expect(() => loadConfig({ cwd: dirWith('timescale: yes\n'), env: {} })).toThrow(MarketerError);
+    try {
+      loadConfig({ cwd: dirWith('timescale: yes\n'), env: {} });
+    } catch (err) {
+      expect((err as MarketerError).details.join('\n')).toContain('"timescale" must be one of auto, off, require');
+    }
+  });
+
   it('refuses secrets in the file and takes them from the environment', () => {
     expect(() => loadConfig({ cwd: dirWith('unsubscribe_secret: hunter2\n'), env: {} })).toThrow(MarketerError);
     const config = loadConfig({ cwd: dirWith(''), env: { MARKETER_UNSUBSCRIBE_SECRET: 's3cret', DATABASE_URL: 'postgres://x/y' } });

@@ -34,6 +34,8 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle
     const rel = path.relative(process.cwd(), handle.embedded.dataDir) || '.';
     process.stderr.write(chalk.dim(`Using the embedded Postgres in ${rel} (set DATABASE_URL to use your own).\n`));
   }
+  // TimescaleDB on the server but email_events a plain table: once per command, with the fix.
+  if (handle.migration?.warning) ctx.out.warn(handle.migration.warning);
   // Long commands (import, send, dispatch, events, serve) stream through a lot of garbage.
   const stopTrimming = trimHeapWhileRunning();
   try {

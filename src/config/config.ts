@@ -5,6 +5,8 @@ import { LineCounter, parseDocument, isMap, isScalar, type Node as YamlNode } fr
 import { inputError } from '../errors.js';
 
 export type Transport = 'ses' | 'outbox';
+/** auto: TimescaleDB where the server can load it; off: never touch it; require: fail without it. */
+export type TimescaleSetting = 'auto' | 'off' | 'require';
 
 /** Everything marketer reads from `marketer.yaml` and the environment, validated. */
 export interface Config {
@@ -62,6 +64,8 @@ export interface Config {
   eventsPayload: 'none' | 'full';
   /** Events older than this many days are dropped (undefined: kept). */
   eventsRetentionDays: number | undefined;
+  /** Whether email_events uses TimescaleDB (see src/db/timescale-state.ts). */
+  timescale: TimescaleSetting;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'enum' | 'url';
@@ -115,6 +119,7 @@ export const CONFIG_KEYS = {
   hash_secret_previous: { kind: 'string', envOnly: true },
   events_payload: { kind: 'enum', values: ['none', 'full'] },
   events_retention: { kind: 'string' },
+  timescale: { kind: 'enum', values: ['auto', 'off', 'require'] },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -231,6 +236,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     hashSecretPrevious: str('hash_secret_previous'),
     eventsPayload: (str('events_payload') as 'none' | 'full' | undefined) ?? 'none',
     eventsRetentionDays,
+    timescale: (str('timescale') as TimescaleSetting | undefined) ?? 'auto',
   };
 }
 

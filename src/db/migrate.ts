@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
+import type { TimescaleSetting } from '../config/config.js';
+import { enableTimescale, timescaleAvailability, type EnableOutcome } from './enable-timescale.js';
 import { schemaNotCurrent } from './schema-not-current.js';
+import { timescaleRequired, timescaleWarning, type TimescaleState } from './timescale-state.js';
 import type { Database } from './types.js';
 
 const schemaPath = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
@@ -11,7 +14,14 @@ export interface MigrateResult {
   /** 'timescaledb' when email_events is a hypertable, 'postgres' for plain tables. */
   engine: 'timescaledb' | 'postgres';
   timescaleVersion: string | undefined;
+  /** What became of TimescaleDB here (recorded with the schema hash). */
+  timescale: TimescaleState;
+  /** One line for the user when email_events is plain although the server has TimescaleDB. */
+  warning: string | undefined;
 }
+
+/** What marketer_meta keeps: the result without the warning (older versions kept no state). */
+type Recorded = Pick<MigrateResult, 'engine' | 'timescaleVersion'> & { timescale?: TimescaleState };
 
 // Two commands starting at once would race on CREATE TABLE IF NOT EXISTS (it can still fail
 // on the catalog's unique index), so migrations hold a transaction-scoped advisory lock.
@@ -25,45 +35,86 @@ export interface MigrateOptions {
    * user): a current schema costs one SELECT, a missing or different one is a clear error.
    */
   readOnly?: boolean;
+  /** The `timescale` setting (default auto). */
+  timescale?: TimescaleSetting;
 }
 
 /**
- * Apply schema.sql (idempotent) and, where TimescaleDB is available, schema-timescale.sql.
- * Every command calls this, so the common case is one SELECT: the hash of the schema files
- * last applied is kept in marketer_meta, and the DDL runs only when they differ.
+ * Apply schema.sql (idempotent) and, where TimescaleDB can be used, schema-timescale.sql.
+ * Every command calls this, so the common case is one SELECT (two on plain Postgres, which
+ * also looks whether the extension has appeared): the hash of the schema files last applied is
+ * kept in marketer_meta, and the DDL runs only when they differ.
+ *
+ * A database first set up as plain Postgres is converted to a hypertable only when forced
+ * (`marketer db migrate`): create_hypertable(migrate_data) rewrites email_events under a lock,
+ * which an ordinary command should not start by surprise. Until then the result carries a
+ * warning that says so.
  */
 export async function migrate(db: Kysely<Database>, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const setting = options.timescale ?? 'auto';
   const schema = readFileSync(schemaPath('schema.sql'), 'utf8');
   const timescale = readFileSync(schemaPath('schema-timescale.sql'), 'utf8');
   const hash = createHash('sha256').update(schema).update('\0').update(timescale).digest('hex');
-  if (!options.force) {
-    const current = await readMeta(db);
-    if (current?.hash === hash) return current.result;
-    if (options.readOnly) throw schemaNotCurrent(current !== undefined);
+  const current = await readMeta(db);
+  if (!options.force && current?.hash === hash) {
+    return finish(setting, current.result, await recordedState(db, setting, current.result));
+  }
+  if (!options.force && options.readOnly) throw schemaNotCurrent(current !== undefined);
+  let state: TimescaleState;
+  if (setting === 'off') state = { status: 'off' };
+  else if (!options.force && current?.result.engine === 'postgres') state = await recordedState(db, setting, current.result);
+  else state = fromOutcome(await enableTimescale(db, MIGRATE_LOCK));
+  // Before anything changes: `require` without a usable extension leaves the database as it was.
+  if (setting === 'require') {
+    const refusal = timescaleRequired(state);
+    if (refusal) throw refusal;
   }
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`.execute(trx);
     await sql.raw(schema).execute(trx);
-    const available = await sql<{ default_version: string; installed_version: string | null }>`
-      SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(trx);
-    const ext = available.rows[0];
-    let result: MigrateResult = { engine: 'postgres', timescaleVersion: undefined };
-    if (ext) {
-      if (!ext.installed_version) await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(trx);
-      await sql.raw(timescale).execute(trx);
-      result = { engine: 'timescaledb', timescaleVersion: ext.installed_version ?? ext.default_version };
-    }
+    if (state.status === 'hypertable') await sql.raw(timescale).execute(trx);
+    const recorded: Recorded = state.status === 'off'
+      ? { engine: current?.result.engine ?? 'postgres', timescaleVersion: current?.result.timescaleVersion, timescale: state }
+      : { engine: state.status === 'hypertable' ? 'timescaledb' : 'postgres', timescaleVersion: state.status === 'hypertable' ? state.version : undefined, timescale: state };
     await sql`
-      INSERT INTO marketer_meta (key, value) VALUES ('schema', ${JSON.stringify({ hash, result })})
+      INSERT INTO marketer_meta (key, value) VALUES ('schema', ${JSON.stringify({ hash, result: recorded })})
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(trx);
-    return result;
+    return finish(setting, recorded, state);
   });
 }
 
-async function readMeta(db: Kysely<Database>): Promise<{ hash: string; result: MigrateResult } | undefined> {
+function fromOutcome(outcome: EnableOutcome): TimescaleState {
+  return outcome.status === 'ready' ? { status: 'hypertable', version: outcome.version } : outcome;
+}
+
+/**
+ * The state of a database whose schema is not being applied now: a hypertable stays one;
+ * a plain table is worth a word when the extension has appeared since (or is still unusable).
+ */
+async function recordedState(db: Kysely<Database>, setting: TimescaleSetting, recorded: Recorded): Promise<TimescaleState> {
+  if (setting === 'off') return { status: 'off' };
+  if (recorded.engine === 'timescaledb') return { status: 'hypertable', version: recorded.timescaleVersion ?? 'unknown' };
+  const available = await timescaleAvailability(db);
+  if (!available) return { status: 'absent' };
+  const before = recorded.timescale;
+  // The same version still not created: it failed last time and would again (a new version or
+  // a CREATE EXTENSION by the database owner is worth another try, by `db migrate`).
+  if (before?.status === 'unusable' && before.version === available.version && !available.installed) return before;
+  return { status: 'not-converted', version: available.version };
+}
+
+function finish(setting: TimescaleSetting, recorded: Recorded, state: TimescaleState): MigrateResult {
+  if (setting === 'require') {
+    const refusal = timescaleRequired(state);
+    if (refusal) throw refusal;
+  }
+  return { engine: recorded.engine, timescaleVersion: recorded.timescaleVersion, timescale: state, warning: timescaleWarning(state) };
+}
+
+async function readMeta(db: Kysely<Database>): Promise<{ hash: string; result: Recorded } | undefined> {
   try {
     const { rows } = await sql<{ value: string }>`SELECT value FROM marketer_meta WHERE key = 'schema'`.execute(db);
-    return rows[0] ? (JSON.parse(rows[0].value) as { hash: string; result: MigrateResult }) : undefined;
+    return rows[0] ? (JSON.parse(rows[0].value) as { hash: string; result: Recorded }) : undefined;
   } catch (err) {
     // 42P01: a database marketer has not set up yet.
     if ((err as { code?: string }).code === '42P01') return undefined;
