@@ -6,6 +6,7 @@ import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded
 import { migrate } from '../src/db/migrate.js';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '../src/db/types.js';
+import { closeTemplate } from './helpers/clone-database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -37,13 +38,16 @@ export async function setup(project: TestProject): Promise<void> {
   }
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS marketer_template');
+  // WITH (FORCE): a TimescaleDB scheduler may sit in the one a previous run left.
+  await admin.query('DROP DATABASE IF EXISTS marketer_template WITH (FORCE)');
   await admin.query('CREATE DATABASE marketer_template');
   await admin.end();
   const templateUrl = withDatabase(adminUrl, 'marketer_template');
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: templateUrl, max: 1 }) }) });
   await migrate(db);
   await db.destroy();
+  // Each test file copies it (test/helpers/db.ts); nobody may be connected to it meanwhile.
+  await closeTemplate(adminUrl, 'marketer_template');
   project.provide('pgUrl', adminUrl);
 }
 

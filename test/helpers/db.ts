@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import type { Database } from '../../src/db/types.js';
 import { sessionOptions } from '../../src/db/address-hash.js';
 import { TEST_HASH_KEYS } from './hash-key.js';
+import { cloneDatabase } from './clone-database.js';
 
 export interface TestDb {
   /** Connection URL of this file's own database (pass as DATABASE_URL to the CLI). */
@@ -24,10 +25,7 @@ function withDatabase(url: string, database: string): string {
 export async function createTestDb(): Promise<TestDb> {
   const adminUrl = inject('pgUrl');
   const name = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE marketer_template`);
-  await admin.end();
+  await cloneDatabase(adminUrl, 'marketer_template', name);
   const url = withDatabase(adminUrl, name);
   // The same address-hash key as the CLI gets from cleanEnv(), so both see the same hashes.
   const pool = new pg.Pool({ connectionString: url, max: 5, options: sessionOptions(TEST_HASH_KEYS) });
