@@ -36,13 +36,17 @@ export async function enableTimescale(db: Kysely<Database>, lockKey: number): Pr
   if (available.installed) return { status: 'ready', version: available.version };
   try {
     await db.connection().execute(async (conn) => {
-      // Two commands starting at once would both create it; the same lock as the migration.
-      await sql`SELECT pg_advisory_lock(${lockKey})`.execute(conn);
+      // Its own short transaction, so the lock is transaction-scoped (safe behind PgBouncer in
+      // transaction mode) and two commands starting at once do not both create it.
+      await sql`BEGIN`.execute(conn);
       try {
+        await sql`SELECT pg_advisory_xact_lock(${lockKey})`.execute(conn);
         await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(conn);
-      } finally {
-        // On a connection the server ended, the lock went with it.
-        await sql`SELECT pg_advisory_unlock(${lockKey})`.execute(conn).catch(() => undefined);
+        await sql`COMMIT`.execute(conn);
+      } catch (err) {
+        // On a connection the server ended there is nothing to roll back.
+        await sql`ROLLBACK`.execute(conn).catch(() => undefined);
+        throw err;
       }
     });
     return { status: 'ready', version: available.version };
@@ -55,7 +59,7 @@ export async function enableTimescale(db: Kysely<Database>, lockKey: number): Pr
 export function failureReason(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown } | null)?.code;
-  const ended = code === '57P01' || /Connection terminated|terminating connection|ECONNRESET|server closed the connection/i.test(message);
+  const ended = code === '57P01' || /Connection terminated|terminating connection|not queryable|ECONNRESET|server closed the connection/i.test(message);
   const text = message.replace(/\s+/g, ' ').trim().slice(0, 300);
   return ended ? `the server ended the connection while loading it: ${text}` : text;
 }
