@@ -11,16 +11,9 @@ import { compileSandboxed, sandboxCause, sandboxedEnvironment, SandboxError, typ
 import { analyseTemplate, MESSAGE_VARIABLES } from './template-variables.js';
 import type { CompiledCampaign, LoadedCampaign, RenderRecipient, RenderedMessage } from './types.js';
 import { unsubscribeUrl } from './unsubscribe-token.js';
+import { SAMPLE_RECIPIENT } from './sample-recipient.js';
 
-/** Stands in for a subscriber in `validate` and `preview --sample`. Id 0 is never a real row. */
-export const SAMPLE_RECIPIENT: RenderRecipient = Object.freeze({
-  subscriberId: '0',
-  email: 'ada@example.com',
-  first_name: 'Ada',
-  last_name: 'Lovelace',
-  timezone: 'Europe/London',
-  attributes: Object.freeze({ plan: 'pro', company: 'Analytical Engines Ltd', city: 'London' }),
-});
+export { SAMPLE_RECIPIENT } from './sample-recipient.js';
 
 /** SES swaps this for its own one-click link when ListManagementOptions are set. */
 const SES_UNSUBSCRIBE_PLACEHOLDER = '{{amazonSESUnsubscribeUrl}}';

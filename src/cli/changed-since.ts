@@ -4,13 +4,6 @@ import { changedCampaigns, type ChangedCampaigns } from '../campaigns/changed-ca
 import type { CommandContext } from './context.js';
 import { plural } from './format.js';
 
-export const CHANGED_SINCE_HELP = `
---changed-since <commit>: only the campaign files added, modified or renamed between that commit
-and HEAD (their merge base, as in a pull request), and campaigns whose template or an included
-partial changed; within the given paths (default campaigns/). Deleted files are listed, never
-sent. Needs the history down to that commit: in a shallow clone, fetch-depth: 0 (or
-git fetch --deepen).`;
-
 /** The campaigns changed since `base`, announced on stdout (stderr is for problems). */
 export async function campaignsChangedSince(ctx: CommandContext, paths: string[], base: string): Promise<ChangedCampaigns> {
   const changed = await changedCampaigns({ root: ctx.config.root, base, scope: paths.map((p) => path.resolve(p)) });

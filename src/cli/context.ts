@@ -2,7 +2,7 @@ import path from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
-import { openDatabase, type DbHandle, type OpenOptions } from '../db/connect.js';
+import type { DbHandle, OpenOptions } from '../db/connect.js';
 import { createOutput, type Output } from './output.js';
 import { trimHeapWhileRunning } from './heap-trim.js';
 import { MarketerError } from '../errors.js';
@@ -29,6 +29,8 @@ export function commandContext(cmd: Command): CommandContext {
 /** Open the database (embedded unless DATABASE_URL is set), run `fn`, always close. */
 export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle) => Promise<T>, options: OpenOptions = {}): Promise<T> {
   const debug = process.env.MARKETER_DEBUG ? (l: string) => process.stderr.write(chalk.dim(l.endsWith('\n') ? l : `${l}\n`)) : undefined;
+  // Loaded here, not at start-up: pg, kysely and the embedded server are for commands that use them.
+  const { openDatabase } = await import('../db/connect.js');
   const handle = await openDatabase(ctx.config, { onLog: debug, ...options });
   if (handle.embedded && !ctx.opts.quiet) {
     const rel = path.relative(process.cwd(), handle.embedded.dataDir) || '.';

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { isMarketerError } from '../errors.js';
-import { sqlState } from '../db/retry.js';
 import { maskUrlsIn } from '../db/mask-url.js';
 import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './reported-exit.js';
@@ -46,12 +45,6 @@ Postgres (unset: an embedded one in .marketer/).`,
   const single = commandModules.find((c) => c.name === wanted);
   const versionOnly = !wanted && argv !== undefined && (argv.includes('-V') || argv.includes('--version'));
   for (const c of single ? [single] : versionOnly ? [] : commandModules) (await c.load())(program);
-  // `MARKETER_DEBUG=startup` marks when a command starts its work (bench/startup.ts reads it).
-  if (process.env.MARKETER_DEBUG === 'startup') {
-    program.hook('preAction', () => {
-      process.stderr.write(`startup: ${performance.now().toFixed(1)} ms\n`);
-    });
-  }
   program.commands.forEach(function exitOverride(c: Command) {
     c.exitOverride();
     c.commands.forEach(exitOverride);
@@ -83,7 +76,8 @@ export async function main(argv: string[]): Promise<number> {
       if (process.env.MARKETER_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       return err.exitCode;
     }
-    const state = sqlState(err);
+    // Loaded only for an error, so that start-up does not pay for the retry code.
+    const state = (await import('../db/retry.js')).sqlState(err);
     if (state) {
       // A Postgres error that no retry could fix: say what the server said, with its SQLSTATE.
       process.stderr.write(`${chalk.red('error')} database: ${maskUrlsIn((err as Error).message)} (SQLSTATE ${state})\n`);

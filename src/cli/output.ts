@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { Progress } from '../progress.js';
 import { visibleLength, wrapProse } from './format.js';
 import { progressText, RateWindow, type Reading } from './progress-meter.js';
@@ -12,7 +12,7 @@ export interface Output {
   warn(line: string): void;
   printJson(value: unknown): void;
   /** A spinner/progress line on a terminal; silent otherwise. */
-  progress(label: string): Progress & { done(final?: string): void };
+  progress(label: string): Progress & { done(): void };
   /** A progress line with count, total, share, pace and ETA (see progress-meter.ts). */
   meter(label: string, unit: string): Meter;
 }
@@ -42,27 +42,33 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
     },
     progress(label) {
       let spinner: Ora | undefined;
+      let text = label;
+      let finished = false;
       // discardStdin puts the terminal in raw mode, so ^C no longer raises SIGINT, and only a
       // 'data' listener on a flowing stdin would re-raise it; ora's never makes stdin flow, so
       // Ctrl-C was swallowed until the spinner stopped. With the terminal left alone, Ctrl-C
-      // stops the run at once.
-      if (interactive) spinner = ora({ text: label, stream: process.stderr, discardStdin: false }).start();
+      // stops the run at once. ora is loaded only for a terminal, and only once a spinner is
+      // wanted, so that no command waits for it before starting its work.
+      if (interactive) {
+        void import('ora').then(({ default: ora }) => {
+          if (!finished) spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
+        });
+      }
       // Without a terminal (CI logs, cron mail) a spinner is noise, but a long send --wait must
       // still show it is alive: one plain line on stderr every 30 s at most.
       let lastLine = performance.now();
       return {
-        update(text: string) {
-          if (spinner) spinner.text = `${label} ${text}`;
-          else if (logProgress && performance.now() - lastLine >= plainLineMs()) {
+        update(t: string) {
+          text = `${label} ${t}`;
+          if (spinner) spinner.text = text;
+          else if (!interactive && logProgress && performance.now() - lastLine >= plainLineMs()) {
             lastLine = performance.now();
-            process.stderr.write(`${label} ${text}\n`);
+            process.stderr.write(`${text}\n`);
           }
         },
-        done(final?: string) {
-          if (spinner) {
-            if (final) spinner.succeed(final);
-            else spinner.stop();
-          }
+        done() {
+          finished = true;
+          spinner?.stop();
         },
       };
     },

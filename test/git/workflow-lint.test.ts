@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ACTION } from '../../src/cli/commands/init.js';
+import { DEFAULT_ACTION } from '../../src/cli/definitions/init.js';
 import { REPO } from '../helpers/cli.js';
 
 /**

@@ -13,37 +13,19 @@ import { SesSetup } from '../../sending/ses-account.js';
 import { commandContext, ReportedExit, type CommandContext } from '../context.js';
 import { byCount, plural } from '../format.js';
 
-export function registerDoctor(program: Command): void {
-  program
-    .command('doctor')
-    .description('Check the sender\'s setup: SES account and quota, each From domain (identity, DKIM, MAIL FROM, SPF, DMARC), configuration sets, the event queue, unsubscribe')
-    .argument('[paths...]', 'campaign files or folders whose From domains to check (default: campaigns/)')
-    .option('--json', 'print {"ok": …, "checks": [{id, status, detail, fix, domain?}]}')
-    .addHelpText('after', `
-Each check prints ✓ (ok), ! (works, but costs deliverability) or ✗ (mail fails or lands in
-spam), what was found and the exact fix. Exits 1 when any check is ✗. Reads only: GetAccount,
-GetEmailIdentity, GetConfigurationSet(EventDestinations), SQS GetQueueAttributes, and DNS
-(the system resolver, or dns_servers in marketer.yaml). What each check means:
-docs/deliverability.md.
-
-Examples:
-  $ marketer doctor
-  $ marketer doctor campaigns/receipts.yaml
-  $ MARKETER_DNS_SERVERS=1.1.1.1 marketer doctor --json | jq '.checks[] | select(.status != "ok")'`)
-    .action(async (paths: string[], opts: { json?: boolean }, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      const campaigns = await senderCampaigns(ctx, paths);
-      const ses = new SesSetup({ region: ctx.config.awsRegion, endpoint: ctx.config.sesEndpoint });
-      let report: DoctorReport;
-      try {
-        report = await runDoctor(ctx.config, campaigns, { ses, dns: createDnsLookup(ctx.config.dnsServers), queue: sqsQueueReader(ctx.config.awsRegion) });
-      } finally {
-        ses.close();
-      }
-      if (ctx.out.json) ctx.out.printJson(report);
-      else printReport(ctx, report);
-      if (!report.ok) throw new ReportedExit(1);
-    });
+export async function doctorAction(paths: string[], opts: { json?: boolean }, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  const campaigns = await senderCampaigns(ctx, paths);
+  const ses = new SesSetup({ region: ctx.config.awsRegion, endpoint: ctx.config.sesEndpoint });
+  let report: DoctorReport;
+  try {
+    report = await runDoctor(ctx.config, campaigns, { ses, dns: createDnsLookup(ctx.config.dnsServers), queue: sqsQueueReader(ctx.config.awsRegion) });
+  } finally {
+    ses.close();
+  }
+  if (ctx.out.json) ctx.out.printJson(report);
+  else printReport(ctx, report);
+  if (!report.ok) throw new ReportedExit(1);
 }
 
 /**

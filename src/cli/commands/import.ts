@@ -2,7 +2,7 @@ import type { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import chalk from 'chalk';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { importSubscribers, type ImportResult } from '../../subscribers/import-subscribers.js';
 import { openCsv } from '../../subscribers/read-csv.js';
 import { openRejectsFile } from '../../subscribers/rejects-file.js';
@@ -21,96 +21,57 @@ interface ImportFlags {
   json?: boolean;
 }
 
-export function registerImport(program: Command): void {
-  program
-    .command('import')
-    .description('Import subscribers from a CSV file into Postgres (streamed; re-import is safe)')
-    .argument('<file.csv>', 'CSV with a header row and an "email" column')
-    .addOption(new Option('--delimiter <char>', 'field delimiter (default: detected from the header)').choices([',', ';', 'tab']))
-    .option('--source <name>', 'consent source stored on rows without a "source" column value')
-    .option('--tag <tag>', 'add a tag to every imported row (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--dry-run', 'check the file and report what would change, writing nothing')
-    .option('--strict-timezone', 'reject rows with an unknown time zone (default: import with the default zone and a warning)')
-    .option('--reject-risky', 'reject role accounts (postmaster@, abuse@, …) and disposable domains (default: import with a warning)')
-    .option('--rejects <file>', 'write every rejected row, with its line and reason, to this CSV file')
-    .option('--json', 'print one JSON document')
-    .addHelpText(
-      'after',
-      `
-CSV columns (header names, case-insensitive):
-  email                    required
-  first_name, last_name    optional
-  timezone                 IANA zone, e.g. Europe/Berlin (default: default_timezone, UTC)
-  tags                     ;-separated, e.g. "newsletter;beta"
-  source, consent_at (ISO-8601), consent_ip, consent_text
-  anything else            stored in attributes, usable in templates as attributes.<name>
-
-Re-importing never re-activates an unsubscribed, bounced, complained or forgotten address.
-
-Limits per row: 64 KB in all; first_name, last_name, source, consent_ip and each tag 256
-characters; an attribute value or consent_text 4 KB. A row over a limit, with a NUL byte or
-with bytes that are not UTF-8 is rejected with its line and reason; an impossible consent_at
-(2026-02-30) or a name with control characters is dropped with a warning. The --rejects file
-cannot be the input file, and its formula-like cells (=, +, -, @) start with ' (exit 2 if it
-cannot be written). Exit codes: 0 imported (whatever was rejected), 1 failure, 2 bad input.
-
-Examples:
-  $ marketer import subscribers.csv --source signup-form --tag newsletter
-  $ marketer import export.csv --delimiter ';' --dry-run
-  $ marketer import list.csv --rejects rejected.csv --json`,
-    )
-    .action(async (file: string, flags: ImportFlags, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      // A --rejects file that is the input, a directory or unwritable fails before the input is
-      // read; an unreadable or binary input fails before the database is touched.
-      const rejects = flags.rejects ? await openRejectsFile(flags.rejects, file) : undefined;
-      const input = await openCsv(file);
-      await withDatabase(ctx, async ({ pool }) => {
-        const progress = ctx.out.meter(`Importing ${path.basename(file)}`, 'rows');
-        // Streamed, so the rows to come are unknown: the bytes read so far of the file's size say
-        // how far along it is, and estimate the total.
-        const size = (await stat(file)).size;
-        let result: ImportResult;
-        try {
-          result = await importSubscribers(pool, {
-            file,
-            input,
-            delimiter: flags.delimiter === 'tab' ? '\t' : flags.delimiter,
-            source: flags.source,
-            tags: flags.tag,
-            dryRun: flags.dryRun,
-            strictTimezone: flags.strictTimezone,
-            rejectRisky: flags.rejectRisky,
-            rejectsFile: rejects,
-            defaultTimezone: ctx.config.defaultTimezone,
-            onProgress: ({ rows, merging }) => {
-              const fraction = merging ? 1 : (input as ReadStream).bytesRead / size;
-              progress.update({ done: rows, total: merging ? rows : fraction > 0 ? Math.round(rows / fraction) : undefined, estimated: !merging, fraction, note: merging ? 'merging into subscribers…' : undefined });
-            },
-          });
-        } finally {
-          progress.done();
-        }
-        if (ctx.out.json) {
-          ctx.out.printJson({
-            inserted: result.inserted,
-            updated: result.updated,
-            unchanged: result.unchanged,
-            suppressed: result.suppressed,
-            rejected: result.rejected,
-            warnings: result.warnings,
-            duplicates: result.duplicates,
-            rows: result.rows,
-            dry_run: result.dryRun,
-            rejects: result.rejects,
-            warning_details: result.warningDetails,
-            truncated: result.truncated,
-          });
-          return;
-        }
-        printSummary(ctx.out.info, file, result, flags.rejects);
+export async function importAction(file: string, flags: ImportFlags, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  // A --rejects file that is the input, a directory or unwritable fails before the input is
+  // read; an unreadable or binary input fails before the database is touched.
+  const rejects = flags.rejects ? await openRejectsFile(flags.rejects, file) : undefined;
+  const input = await openCsv(file);
+  await withDatabase(ctx, async ({ pool }) => {
+    const progress = ctx.out.meter(`Importing ${path.basename(file)}`, 'rows');
+    // Streamed, so the rows to come are unknown: the bytes read so far of the file's size say
+    // how far along it is, and estimate the total.
+    const size = (await stat(file)).size;
+    let result: ImportResult;
+    try {
+      result = await importSubscribers(pool, {
+        file,
+        input,
+        delimiter: flags.delimiter === 'tab' ? '\t' : flags.delimiter,
+        source: flags.source,
+        tags: flags.tag,
+        dryRun: flags.dryRun,
+        strictTimezone: flags.strictTimezone,
+        rejectRisky: flags.rejectRisky,
+        rejectsFile: rejects,
+        defaultTimezone: ctx.config.defaultTimezone,
+        onProgress: ({ rows, merging }) => {
+          const fraction = merging ? 1 : (input as ReadStream).bytesRead / size;
+          progress.update({ done: rows, total: merging ? rows : fraction > 0 ? Math.round(rows / fraction) : undefined, estimated: !merging, fraction, note: merging ? 'merging into subscribers…' : undefined });
+        },
       });
-    });
+    } finally {
+      progress.done();
+    }
+    if (ctx.out.json) {
+      ctx.out.printJson({
+        inserted: result.inserted,
+        updated: result.updated,
+        unchanged: result.unchanged,
+        suppressed: result.suppressed,
+        rejected: result.rejected,
+        warnings: result.warnings,
+        duplicates: result.duplicates,
+        rows: result.rows,
+        dry_run: result.dryRun,
+        rejects: result.rejects,
+        warning_details: result.warningDetails,
+        truncated: result.truncated,
+      });
+      return;
+    }
+    printSummary(ctx.out.info, file, result, flags.rejects);
+  });
 }
 
 function printSummary(info: (l: string) => void, file: string, r: ImportResult, rejectsFile: string | undefined): void {

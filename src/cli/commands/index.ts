@@ -9,21 +9,21 @@ type Register = (program: Command) => void;
  * 0.41 s.
  */
 export const commandModules: { name: string; load: () => Promise<Register> }[] = [
-  { name: 'init', load: async () => (await import('./init.js')).registerInit },
-  { name: 'import', load: async () => (await import('./import.js')).registerImport },
-  { name: 'subscribers', load: async () => (await import('./subscribers.js')).registerSubscribers },
-  { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
-  { name: 'preview', load: async () => (await import('./preview.js')).registerPreview },
-  { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },
-  { name: 'plan', load: async () => (await import('./plan.js')).registerPlan },
-  { name: 'send', load: async () => (await import('./send.js')).registerSend },
-  { name: 'apply', load: async () => (await import('./apply.js')).registerApply },
-  { name: 'dispatch', load: async () => (await import('./dispatch.js')).registerDispatch },
-  { name: 'events', load: async () => (await import('./events.js')).registerEvents },
-  { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
-  { name: 'report', load: async () => (await import('./report.js')).registerReport },
-  { name: 'serve', load: async () => (await import('./serve.js')).registerServe },
-  { name: 'db', load: async () => (await import('./db.js')).registerDb },
+  { name: 'init', load: async () => (await import('../definitions/init.js')).registerInit },
+  { name: 'import', load: async () => (await import('../definitions/import.js')).registerImport },
+  { name: 'subscribers', load: async () => (await import('../definitions/subscribers.js')).registerSubscribers },
+  { name: 'validate', load: async () => (await import('../definitions/validate.js')).registerValidate },
+  { name: 'preview', load: async () => (await import('../definitions/preview.js')).registerPreview },
+  { name: 'doctor', load: async () => (await import('../definitions/doctor.js')).registerDoctor },
+  { name: 'plan', load: async () => (await import('../definitions/plan.js')).registerPlan },
+  { name: 'send', load: async () => (await import('../definitions/send.js')).registerSend },
+  { name: 'apply', load: async () => (await import('../definitions/apply.js')).registerApply },
+  { name: 'dispatch', load: async () => (await import('../definitions/dispatch.js')).registerDispatch },
+  { name: 'events', load: async () => (await import('../definitions/events.js')).registerEvents },
+  { name: 'stats', load: async () => (await import('../definitions/stats.js')).registerStats },
+  { name: 'report', load: async () => (await import('../definitions/report.js')).registerReport },
+  { name: 'serve', load: async () => (await import('../definitions/serve.js')).registerServe },
+  { name: 'db', load: async () => (await import('../definitions/db.js')).registerDb },
 ];
 
 /** The command a command line asks for (skipping global options), if it names one. */

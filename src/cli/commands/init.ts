@@ -7,8 +7,6 @@ import { inputError } from '../../errors.js';
 import { createOutput } from '../output.js';
 import { plural } from '../format.js';
 
-/** What the scaffolded workflow names in `uses:`: this repository's action.yml, major version. */
-export const DEFAULT_ACTION = 'marketer-dev/marketer@v1';
 
 /**
  * The scaffold/ folder of this package, source → target. npm leaves `.gitignore` out of
@@ -31,57 +29,40 @@ interface InitOptions {
   json?: boolean;
 }
 
-export function registerInit(program: Command): void {
-  program
-    .command('init')
-    .description('Create a campaigns repository: marketer.yaml, an example campaign and template, a GitHub workflow')
-    .argument('[dir]', 'folder to create it in (created if missing)', '.')
-    .option('--force', 'overwrite files that already exist')
-    .option('--action <ref>', 'the GitHub Action the workflow uses', DEFAULT_ACTION)
-    .option('--json', 'print one JSON document')
-    .addHelpText('after', `
-Writes marketer.yaml (commented), campaigns/welcome.yaml, templates/layout.mjml,
-subscribers.example.csv, .gitignore and .github/workflows/marketer.yml. Existing files are
-listed and left alone unless --force. The result validates as it is: run marketer validate.
-
-Examples:
-  $ marketer init my-campaigns
-  $ marketer init . --force`)
-    .action(async (dir: string, opts: InitOptions, cmd: Command) => {
-      // No commandContext: a broken marketer.yaml here is no reason to refuse writing a new one.
-      const out = createOutput(Boolean(cmd.optsWithGlobals<{ json?: boolean }>().json));
-      const root = path.resolve(dir);
-      const existing = SCAFFOLD_FILES.filter((f) => existsSync(path.join(root, f.target))).map((f) => f.target);
-      if (existing.length > 0 && !opts.force) {
-        throw inputError('INIT_EXISTS', `${rel(root)} already has ${existing.length === 1 ? 'a file' : plural(existing.length, 'file')} that init would write; nothing was changed:`, {
-          details: existing,
-          hint: 'Pass --force to overwrite them, or run marketer init in an empty folder.',
-        });
-      }
-      for (const f of SCAFFOLD_FILES) {
-        let text = await readFile(new URL(f.source, SCAFFOLD_DIR), 'utf8');
-        if (f.target.endsWith('marketer.yml')) text = text.replaceAll('__MARKETER_ACTION__', opts.action);
-        const target = path.join(root, f.target);
-        await mkdir(path.dirname(target), { recursive: true });
-        await writeFile(target, text);
-      }
-      const files = SCAFFOLD_FILES.map((f) => f.target);
-      if (out.json) {
-        out.printJson({ dir: root, files, overwritten: existing });
-        return;
-      }
-      out.info(`Created a campaigns repository in ${rel(root)}:`);
-      for (const f of files) out.info(`  ${f}${existing.includes(f) ? chalk.yellow(' (overwritten)') : ''}`);
-      out.info('');
-      out.info('Next:');
-      if (rel(root) !== '.') out.info(`  cd ${rel(root)}`);
-      out.info('  marketer validate                         # check the example campaign');
-      out.info('  marketer import subscribers.example.csv   # two example subscribers');
-      out.info('  marketer plan campaigns/welcome.yaml      # audience, waves, checks');
-      out.info('  marketer send campaigns/welcome.yaml      # to outbox/ until DATABASE_URL and SES are set');
-      out.info('Then push to GitHub, add the secrets and variables listed at the top of .github/workflows/marketer.yml,');
-      out.info('and start it once: Actions > marketer > Run workflow, with "since" = the current commit.');
+export async function initAction(dir: string, opts: InitOptions, cmd: Command): Promise<void> {
+  // No commandContext: a broken marketer.yaml here is no reason to refuse writing a new one.
+  const out = createOutput(Boolean(cmd.optsWithGlobals<{ json?: boolean }>().json));
+  const root = path.resolve(dir);
+  const existing = SCAFFOLD_FILES.filter((f) => existsSync(path.join(root, f.target))).map((f) => f.target);
+  if (existing.length > 0 && !opts.force) {
+    throw inputError('INIT_EXISTS', `${rel(root)} already has ${existing.length === 1 ? 'a file' : plural(existing.length, 'file')} that init would write; nothing was changed:`, {
+      details: existing,
+      hint: 'Pass --force to overwrite them, or run marketer init in an empty folder.',
     });
+  }
+  for (const f of SCAFFOLD_FILES) {
+    let text = await readFile(new URL(f.source, SCAFFOLD_DIR), 'utf8');
+    if (f.target.endsWith('marketer.yml')) text = text.replaceAll('__MARKETER_ACTION__', opts.action);
+    const target = path.join(root, f.target);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, text);
+  }
+  const files = SCAFFOLD_FILES.map((f) => f.target);
+  if (out.json) {
+    out.printJson({ dir: root, files, overwritten: existing });
+    return;
+  }
+  out.info(`Created a campaigns repository in ${rel(root)}:`);
+  for (const f of files) out.info(`  ${f}${existing.includes(f) ? chalk.yellow(' (overwritten)') : ''}`);
+  out.info('');
+  out.info('Next:');
+  if (rel(root) !== '.') out.info(`  cd ${rel(root)}`);
+  out.info('  marketer validate                         # check the example campaign');
+  out.info('  marketer import subscribers.example.csv   # two example subscribers');
+  out.info('  marketer plan campaigns/welcome.yaml      # audience, waves, checks');
+  out.info('  marketer send campaigns/welcome.yaml      # to outbox/ until DATABASE_URL and SES are set');
+  out.info('Then push to GitHub, add the secrets and variables listed at the top of .github/workflows/marketer.yml,');
+  out.info('and start it once: Actions > marketer > Run workflow, with "since" = the current commit.');
 }
 
 function rel(dir: string): string {

@@ -15,74 +15,55 @@ interface PreviewOptions {
   text?: boolean;
 }
 
-export function registerPreview(program: Command): void {
-  program
-    .command('preview')
-    .description('Render a campaign for one recipient (a subscriber, or a built-in sample) to a file or stdout')
-    .argument('<campaign>', 'campaign file, e.g. campaigns/weekly.yaml')
-    .option('--email <address>', 'render for this subscriber (read from the database)')
-    .option('--sample', `render for the built-in sample subscriber (${SAMPLE_RECIPIENT.email}); the default`)
-    .option('-o, --out <file>', 'write the message here instead of stdout')
-    .option('--text', 'the text part instead of the HTML')
-    .option('--json', 'print one JSON document (the message and its details)')
-    .addHelpText('after', `
-Examples:
-  $ marketer preview campaigns/weekly.yaml --out /tmp/weekly.html && open /tmp/weekly.html
-  $ marketer preview campaigns/weekly.yaml --email jane@example.com --text
-  $ marketer preview campaigns/weekly.yaml --json | jq .subject
+export async function previewAction(file: string, opts: PreviewOptions, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  if (opts.email && opts.sample) throw inputError('USAGE', 'Use --email or --sample, not both.');
+  const campaign = await loadCampaign(path.resolve(file), ctx.config);
+  const compiled = await compileCampaign(campaign, ctx.config);
+  const recipient = opts.email ? await readSubscriber(ctx, opts.email) : SAMPLE_RECIPIENT;
+  const message = compiled.render(recipient);
+  const body = opts.text ? message.text : message.html;
+  const links = findLinks(message.html);
+  const bytes = Buffer.byteLength(message.html) + Buffer.byteLength(message.text);
 
-Subject, preheader, size and links go to stderr when the message itself goes to stdout.
-`)
-    .action(async (file: string, opts: PreviewOptions, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      if (opts.email && opts.sample) throw inputError('USAGE', 'Use --email or --sample, not both.');
-      const campaign = await loadCampaign(path.resolve(file), ctx.config);
-      const compiled = await compileCampaign(campaign, ctx.config);
-      const recipient = opts.email ? await readSubscriber(ctx, opts.email) : SAMPLE_RECIPIENT;
-      const message = compiled.render(recipient);
-      const body = opts.text ? message.text : message.html;
-      const links = findLinks(message.html);
-      const bytes = Buffer.byteLength(message.html) + Buffer.byteLength(message.text);
-
-      if (ctx.out.json) {
-        ctx.out.printJson({
-          campaign: { id: campaign.id, name: campaign.name, file: campaign.relFile },
-          recipient: { email: recipient.email, sample: !opts.email },
-          subject: message.subject,
-          preheader: message.preheader ?? null,
-          from: message.from,
-          replyTo: message.replyTo,
-          headers: message.headers,
-          unsubscribeUrl: message.unsubscribeUrl ?? null,
-          sizeBytes: { html: Buffer.byteLength(message.html), text: Buffer.byteLength(message.text) },
-          links,
-          warnings: campaign.warnings,
-          ...(opts.out ? { out: path.resolve(opts.out) } : { html: message.html, text: message.text }),
-        });
-        if (opts.out) await writeFile(opts.out, body);
-        return;
-      }
-
-      for (const w of campaign.warnings) ctx.out.warn(w);
-      // With the message on stdout, the summary goes to stderr so that `> file` gets only the mail.
-      const say = opts.out ? (l: string) => ctx.out.info(l) : (l: string) => process.stderr.write(`${l}\n`);
-      say(`${chalk.bold('To')}         ${recipient.email}${opts.email ? '' : chalk.dim(' (sample subscriber)')}`);
-      say(`${chalk.bold('From')}       ${message.from}`);
-      if (message.replyTo.length > 0) say(`${chalk.bold('Reply-To')}   ${message.replyTo.join(', ')}`);
-      say(`${chalk.bold('Subject')}    ${message.subject}`);
-      say(`${chalk.bold('Preheader')}  ${message.preheader ?? chalk.dim('(none)')}`);
-      say(`${chalk.bold('Size')}       ${plural(Buffer.byteLength(message.html), 'byte')} HTML, ${plural(Buffer.byteLength(message.text), 'byte')} text (${formatNumber(bytes)} total)`);
-      for (const h of message.headers) say(`${chalk.bold(h.name)}: ${h.value}`);
-      if (message.listManagement) say(`${chalk.bold('Unsubscribe')} by SES list management (${message.listManagement.contactListName} / ${message.listManagement.topicName})`);
-      say(`${chalk.bold('Links')}      ${formatNumber(links.length)}`);
-      for (const l of links) say(`  ${l}`);
-      if (opts.out) {
-        await writeFile(opts.out, body);
-        say(`Wrote the ${opts.text ? 'text part' : 'HTML'} to ${opts.out}`);
-      } else {
-        process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
-      }
+  if (ctx.out.json) {
+    ctx.out.printJson({
+      campaign: { id: campaign.id, name: campaign.name, file: campaign.relFile },
+      recipient: { email: recipient.email, sample: !opts.email },
+      subject: message.subject,
+      preheader: message.preheader ?? null,
+      from: message.from,
+      replyTo: message.replyTo,
+      headers: message.headers,
+      unsubscribeUrl: message.unsubscribeUrl ?? null,
+      sizeBytes: { html: Buffer.byteLength(message.html), text: Buffer.byteLength(message.text) },
+      links,
+      warnings: campaign.warnings,
+      ...(opts.out ? { out: path.resolve(opts.out) } : { html: message.html, text: message.text }),
     });
+    if (opts.out) await writeFile(opts.out, body);
+    return;
+  }
+
+  for (const w of campaign.warnings) ctx.out.warn(w);
+  // With the message on stdout, the summary goes to stderr so that `> file` gets only the mail.
+  const say = opts.out ? (l: string) => ctx.out.info(l) : (l: string) => process.stderr.write(`${l}\n`);
+  say(`${chalk.bold('To')}         ${recipient.email}${opts.email ? '' : chalk.dim(' (sample subscriber)')}`);
+  say(`${chalk.bold('From')}       ${message.from}`);
+  if (message.replyTo.length > 0) say(`${chalk.bold('Reply-To')}   ${message.replyTo.join(', ')}`);
+  say(`${chalk.bold('Subject')}    ${message.subject}`);
+  say(`${chalk.bold('Preheader')}  ${message.preheader ?? chalk.dim('(none)')}`);
+  say(`${chalk.bold('Size')}       ${plural(Buffer.byteLength(message.html), 'byte')} HTML, ${plural(Buffer.byteLength(message.text), 'byte')} text (${formatNumber(bytes)} total)`);
+  for (const h of message.headers) say(`${chalk.bold(h.name)}: ${h.value}`);
+  if (message.listManagement) say(`${chalk.bold('Unsubscribe')} by SES list management (${message.listManagement.contactListName} / ${message.listManagement.topicName})`);
+  say(`${chalk.bold('Links')}      ${formatNumber(links.length)}`);
+  for (const l of links) say(`  ${l}`);
+  if (opts.out) {
+    await writeFile(opts.out, body);
+    say(`Wrote the ${opts.text ? 'text part' : 'HTML'} to ${opts.out}`);
+  } else {
+    process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
+  }
 }
 
 async function readSubscriber(ctx: CommandContext, email: string): Promise<RenderRecipient> {

@@ -12,7 +12,7 @@ import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
 import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
 import { resetBreakers } from '../../sending/policy/circuit-breaker.js';
 import { inputError, isMarketerError, MarketerError } from '../../errors.js';
-import { CHANGED_SINCE_HELP, campaignsChangedSince, changedJson } from '../changed-since.js';
+import { campaignsChangedSince, changedJson } from '../changed-since.js';
 import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
 import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, runErrors } from '../format-sending.js';
@@ -37,77 +37,30 @@ interface SendFlags {
   summary?: string | boolean;
 }
 
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new MarketerError('BAD_OPTION', `--${name} must be a positive number, got "${v}"`, { exitCode: 2 });
-  return n;
-};
-
-export function addDispatchOptions(cmd: Command): Command {
-  return cmd
-    .option('--concurrency <n>', 'requests to SES at once (default: concurrency in marketer.yaml, 16)', positive('concurrency'))
-    .option('--rate <per-second>', 'messages per second (default: rate in marketer.yaml, else 80% of SES MaxSendRate)', positive('rate'))
-    .option('--worker <name>', 'name of this worker in the ledger (default: host-pid)')
-    .option('--allow-ephemeral-db', 'allow sending with the embedded database on a CI runner')
-    .option('--json', 'print one JSON document at the end');
-}
-
-export function registerSend(program: Command): void {
-  addDispatchOptions(
-    program
-      .command('send')
-      .description('Validate campaigns, enqueue one delivery per eligible subscriber, and send what is due')
-      .argument('[paths...]', 'campaign files or folders')
-      .option('--changed-since <commit>', 'only campaigns added or changed since this commit (git), e.g. the commit before a merge')
-      .option('--wait', 'stay up and send every later wave as it comes due (one campaign only)')
-      .option('--now', 'ignore the schedule: everyone is due now')
-      .option('--dry-run', 'show the plan and change nothing (same as marketer plan)')
-      .option('--allow-changed', 'send the rest even though the campaign file changed after sending began')
-      .option('--summary <file>', 'append a Markdown report to this file (default: $GITHUB_STEP_SUMMARY when set)')
-      .option('--no-summary', 'no Markdown report, even on GitHub Actions'),
-  )
-    .addHelpText('after', `
-Safe to run again: the ledger has one row per (campaign, subscriber), so a re-run only adds
-subscribers who became eligible since and resumes what is queued; nobody is mailed twice.
-Without --wait, later waves are sent by "marketer dispatch" (e.g. a scheduled CI job).
-
-Several campaigns (folders, several files, --changed-since): every file is validated before
-anything is enqueued; then each is sent in turn. A campaign whose file changed after its sending
-began is refused (exit 2) and the others still go out. JSON: one campaign file gives
-{campaign, enqueued, sent, …}; the other forms give {"campaigns": [that, …], "refused": […]}
-(plus "changed" with --changed-since).
-${CHANGED_SINCE_HELP}
-
-Examples:
-  $ marketer send campaigns/weekly.yaml --dry-run
-  $ marketer send campaigns/weekly.yaml --wait
-  $ marketer send --changed-since HEAD~1
-  $ MARKETER_TRANSPORT=outbox marketer send campaigns/weekly.yaml --now`)
-    .action(async (paths: string[], flags: SendFlags, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      if (flags.dryRun) return runPlan(ctx, paths, { changedSince: flags.changedSince, summary: flags.summary });
-      if (paths.length === 0 && flags.changedSince === undefined) {
-        // "Every campaign in the repository" is never what a send without arguments should mean.
-        throw inputError('USAGE', 'Name the campaign files (or folders) to send, or pass --changed-since <commit>.', { hint: 'e.g. marketer send campaigns/weekly.yaml' });
-      }
-      refuseEphemeralDatabase(ctx, 'send', flags.allowEphemeralDb);
-      if (isSingleFile(paths, flags.changedSince)) {
-        const compiled = await withSendSummary(flags, undefined, () => loadOne(paths[0]!, ctx, flags, false));
-        const preflight = await withSendSummary(flags, undefined, async () => {
-          const p = await preflightSend(ctx, [compiled.campaign], flags.rate);
-          const refusal = p.refused.get(compiled.campaign.id);
-          if (refusal) throw refusal;
-          return p;
-        }, compiled.campaign);
-        await withDatabase(ctx, async ({ db }) => {
-          const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags, preflight.rate), compiled.campaign);
-          await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
-          report(ctx, outcome.counts, outcome.result, flags);
-        });
-        return;
-      }
-      await sendSeveral(ctx, paths, flags);
+export async function sendAction(paths: string[], flags: SendFlags, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  if (flags.dryRun) return runPlan(ctx, paths, { changedSince: flags.changedSince, summary: flags.summary });
+  if (paths.length === 0 && flags.changedSince === undefined) {
+    // "Every campaign in the repository" is never what a send without arguments should mean.
+    throw inputError('USAGE', 'Name the campaign files (or folders) to send, or pass --changed-since <commit>.', { hint: 'e.g. marketer send campaigns/weekly.yaml' });
+  }
+  refuseEphemeralDatabase(ctx, 'send', flags.allowEphemeralDb);
+  if (isSingleFile(paths, flags.changedSince)) {
+    const compiled = await withSendSummary(flags, undefined, () => loadOne(paths[0]!, ctx, flags, false));
+    const preflight = await withSendSummary(flags, undefined, async () => {
+      const p = await preflightSend(ctx, [compiled.campaign], flags.rate);
+      const refusal = p.refused.get(compiled.campaign.id);
+      if (refusal) throw refusal;
+      return p;
+    }, compiled.campaign);
+    await withDatabase(ctx, async ({ db }) => {
+      const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags, preflight.rate), compiled.campaign);
+      await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
+      report(ctx, outcome.counts, outcome.result, flags);
     });
+    return;
+  }
+  await sendSeveral(ctx, paths, flags);
 }
 
 interface SendOutcome {

@@ -6,73 +6,44 @@ import { inputError, MarketerError } from '../../errors.js';
 import { createRequestHandler } from '../../serve/handle-request.js';
 import { commandContext, withDatabase } from '../context.js';
 
-export function registerServe(program: Command): void {
-  program
-    .command('serve')
-    .description('HTTP endpoints: one-click unsubscribe, SNS event notifications, a stats API, campaign reports, a health check')
-    .option('--port <port>', 'port to listen on', '8080')
-    .option('--host <host>', 'address to bind: loopback by default; 0.0.0.0 exposes it on every interface', '127.0.0.1')
-    .addHelpText(
-      'after',
-      `
-Endpoints:
-  POST /u/<token>                  RFC 8058 one-click unsubscribe (GET shows a page with a button)
-  POST /sns                        SNS HTTPS subscription for SES events (signature verified)
-  GET  /api/campaigns/<id>/stats   same document as "marketer stats <id> --json";
-                                   needs "Authorization: Bearer $MARKETER_API_TOKEN" (unset: off)
-  GET  /reports/<id>?tz=<zone>     the "marketer report" page; open it once with
-                                   ?token=$MARKETER_API_TOKEN (kept as a cookie for 12 h)
-  GET  /healthz
-
-It listens on 127.0.0.1 (loopback) unless --host says otherwise: put it behind a
-TLS-terminating proxy on the same machine (List-Unsubscribe links must be https), or pass
---host 0.0.0.0 to take connections from elsewhere (a container, a proxy on another host).
-Request bodies are limited to 300 KB (413) and 30 s (408).
-
-Examples:
-  $ MARKETER_UNSUBSCRIBE_SECRET=… MARKETER_API_TOKEN=… marketer serve --port 8080
-  $ marketer serve --host 0.0.0.0 --port 8080     # in a container
-`,
-    )
-    .action(async (opts: { port: string; host: string }, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw inputError('BAD_PORT', `--port must be 0–65535, got "${opts.port}".`);
-      const log = (line: string) => process.stderr.write(`${chalk.dim(new Date().toISOString())} ${line}\n`);
-      if (!ctx.config.unsubscribeSecret) ctx.out.warn('MARKETER_UNSUBSCRIBE_SECRET is not set: /u/<token> answers 503.');
-      if (!ctx.config.apiToken) log('MARKETER_API_TOKEN is not set: the stats API is off.');
-      if (!ctx.config.snsTopicArns) log('sns_topic_arns is not set: the SNS endpoint /sns is off.');
-      await withDatabase(ctx, async ({ db }) => {
-        const server = createServer(
-          createRequestHandler({
-            db,
-            unsubscribeSecret: ctx.config.unsubscribeSecret,
-            apiToken: ctx.config.apiToken,
-            ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' },
-            fetchCert: httpsCertFetcher(),
-            confirmSubscription: (url) => confirmSubscription(url),
-            snsTopicArns: ctx.config.snsTopicArns,
-            log,
-          }),
-        );
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', (err: NodeJS.ErrnoException) =>
-            reject(new MarketerError('SERVE_LISTEN', `Cannot listen on ${opts.host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`, { cause: err, hint: 'Pick another --port.' })));
-          server.listen(port, opts.host, () => resolve());
-        });
-        const addr = server.address();
-        const bound = typeof addr === 'object' && addr ? addr : { address: opts.host, port };
-        const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
-        log(`marketer serve listening on http://${host}:${bound.port}`);
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            log('stopping: finishing requests in flight');
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-      });
+export async function serveAction(opts: { port: string; host: string }, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  const port = Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw inputError('BAD_PORT', `--port must be 0–65535, got "${opts.port}".`);
+  const log = (line: string) => process.stderr.write(`${chalk.dim(new Date().toISOString())} ${line}\n`);
+  if (!ctx.config.unsubscribeSecret) ctx.out.warn('MARKETER_UNSUBSCRIBE_SECRET is not set: /u/<token> answers 503.');
+  if (!ctx.config.apiToken) log('MARKETER_API_TOKEN is not set: the stats API is off.');
+  if (!ctx.config.snsTopicArns) log('sns_topic_arns is not set: the SNS endpoint /sns is off.');
+  await withDatabase(ctx, async ({ db }) => {
+    const server = createServer(
+      createRequestHandler({
+        db,
+        unsubscribeSecret: ctx.config.unsubscribeSecret,
+        apiToken: ctx.config.apiToken,
+        ingest: { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' },
+        fetchCert: httpsCertFetcher(),
+        confirmSubscription: (url) => confirmSubscription(url),
+        snsTopicArns: ctx.config.snsTopicArns,
+        log,
+      }),
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new MarketerError('SERVE_LISTEN', `Cannot listen on ${opts.host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`, { cause: err, hint: 'Pick another --port.' })));
+      server.listen(port, opts.host, () => resolve());
     });
+    const addr = server.address();
+    const bound = typeof addr === 'object' && addr ? addr : { address: opts.host, port };
+    const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
+    log(`marketer serve listening on http://${host}:${bound.port}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        log('stopping: finishing requests in flight');
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  });
 }

@@ -152,65 +152,43 @@ function printTimeline(out: (l?: string) => void, timeline: CampaignStats['timel
   }
 }
 
-export function registerStats(program: Command): void {
-  program
-    .command('stats')
-    .description('Campaign results: deliveries, bounces, complaints, opens, clicks, links, waves, hourly timeline')
-    .argument('[campaign]', 'campaign id or campaign YAML file (none: list every campaign)')
-    .option('--json', 'print one JSON document')
-    .option('--since <when>', 'count events from this time on: 2026-12-01, 2026-12-01T08:00 (in --tz) or a look-back like 24h, 7d')
-    .option('--tz <zone>', 'time zone for the timeline and --since (default: this machine\'s)')
-    .addHelpText(
-      'after',
-      `
-Bounce and complaint rates at the lines mailbox providers use (hard bounces 5%, complaints
-0.1% / 0.3%) are highlighted with advice.
-
-Examples:
-  $ marketer stats
-  $ marketer stats 42
-  $ marketer stats campaigns/weekly.yaml --tz Europe/Berlin --since 24h
-  $ marketer stats 42 --json | jq .rates
-`,
-    )
-    .action(async (ref: string | undefined, opts: { since?: string; tz?: string }, cmd: Command) => {
-      const ctx = commandContext(cmd);
-      const tz = opts.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
-      if (!isValidZone(tz)) throw inputError('BAD_TZ', `--tz "${tz}" is not an IANA time zone.`, { hint: 'Use e.g. Europe/Berlin, America/New_York or UTC.' });
-      const campaignId = ref === undefined ? undefined : campaignIdOf(ref);
-      const since = opts.since === undefined ? undefined : parseSince(opts.since, tz);
-      await withDatabase(ctx, async ({ db }) => {
-        if (campaignId === undefined) {
-          const list = await listCampaignStats(db);
-          if (ctx.out.json) {
-            ctx.out.printJson(list);
-            return;
-          }
-          if (list.campaigns.length === 0) ctx.out.info('No campaigns yet. Send one with "marketer send campaigns/<file>.yaml".');
-          else {
-            // Everything but the name is at most ~50 columns; the name gets the rest of 80.
-            const nameWidth = Math.max(12, Math.min(terminalWidth(), 80) - 54);
-            ctx.out.info(
-              table(
-                [
-                  ['ID', 'Name', 'Status', 'Sent', 'Open', 'Click', 'Bounce', 'Compl.'],
-                  ...list.campaigns.map((c) => [
-                    String(c.campaign), truncate(c.name, nameWidth), c.status, formatCount(c.sent),
-                    pct(c.rates.open), pct(c.rates.click),
-                    c.rates.bounce !== null && c.rates.bounce >= 0.05 ? chalk.red(pct(c.rates.bounce, 2)) : pct(c.rates.bounce, 2),
-                    c.rates.complaint !== null && c.rates.complaint >= 0.001 ? chalk.red(pct(c.rates.complaint, 2)) : pct(c.rates.complaint, 2),
-                  ]),
-                ],
-                { header: true },
-              ),
-            );
-          }
-          if (list.unmatchedEvents > 0) ctx.out.info(chalk.dim(`\n${plural(list.unmatchedEvents, 'stored event')} ${byCount(list.unmatchedEvents, 'matches', 'match')} no campaign delivery (mail marketer did not send).`));
-          return;
-        }
-        const stats = await campaignStats(db, campaignId, { timezone: tz, since });
-        if (ctx.out.json) ctx.out.printJson(stats);
-        else printStats(ctx, stats);
-      });
-    });
+export async function statsAction(ref: string | undefined, opts: { since?: string; tz?: string }, cmd: Command): Promise<void> {
+  const ctx = commandContext(cmd);
+  const tz = opts.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+  if (!isValidZone(tz)) throw inputError('BAD_TZ', `--tz "${tz}" is not an IANA time zone.`, { hint: 'Use e.g. Europe/Berlin, America/New_York or UTC.' });
+  const campaignId = ref === undefined ? undefined : campaignIdOf(ref);
+  const since = opts.since === undefined ? undefined : parseSince(opts.since, tz);
+  await withDatabase(ctx, async ({ db }) => {
+    if (campaignId === undefined) {
+      const list = await listCampaignStats(db);
+      if (ctx.out.json) {
+        ctx.out.printJson(list);
+        return;
+      }
+      if (list.campaigns.length === 0) ctx.out.info('No campaigns yet. Send one with "marketer send campaigns/<file>.yaml".');
+      else {
+        // Everything but the name is at most ~50 columns; the name gets the rest of 80.
+        const nameWidth = Math.max(12, Math.min(terminalWidth(), 80) - 54);
+        ctx.out.info(
+          table(
+            [
+              ['ID', 'Name', 'Status', 'Sent', 'Open', 'Click', 'Bounce', 'Compl.'],
+              ...list.campaigns.map((c) => [
+                String(c.campaign), truncate(c.name, nameWidth), c.status, formatCount(c.sent),
+                pct(c.rates.open), pct(c.rates.click),
+                c.rates.bounce !== null && c.rates.bounce >= 0.05 ? chalk.red(pct(c.rates.bounce, 2)) : pct(c.rates.bounce, 2),
+                c.rates.complaint !== null && c.rates.complaint >= 0.001 ? chalk.red(pct(c.rates.complaint, 2)) : pct(c.rates.complaint, 2),
+              ]),
+            ],
+            { header: true },
+          ),
+        );
+      }
+      if (list.unmatchedEvents > 0) ctx.out.info(chalk.dim(`\n${plural(list.unmatchedEvents, 'stored event')} ${byCount(list.unmatchedEvents, 'matches', 'match')} no campaign delivery (mail marketer did not send).`));
+      return;
+    }
+    const stats = await campaignStats(db, campaignId, { timezone: tz, since });
+    if (ctx.out.json) ctx.out.printJson(stats);
+    else printStats(ctx, stats);
+  });
 }
