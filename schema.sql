@@ -273,3 +273,12 @@ CREATE TABLE IF NOT EXISTS warmup_days (
   cap   integer NOT NULL,
   used  integer NOT NULL DEFAULT 0
 );
+-- Account-level stop: SES said the account cannot send (SendingPausedException, GetAccount
+-- SendingEnabled false or EnforcementStatus SHUTDOWN). One row while it holds; every claim reads
+-- it, so every worker stops whatever campaign it serves; `marketer send` deletes it once
+-- GetAccount shows the account can send (src/sending/policy/account-stop.ts).
+CREATE TABLE IF NOT EXISTS account_stop (
+  singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  reason      text NOT NULL,
+  stopped_at  timestamptz NOT NULL DEFAULT now()
+);

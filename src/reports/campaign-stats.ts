@@ -23,6 +23,8 @@ export interface CampaignStats {
   status: string;
   /** Why the campaign is paused (a pause rule, a circuit breaker), when it is. */
   pausedReason: string | null;
+  /** SES said the account cannot send: every campaign is stopped until `marketer send` lifts it. */
+  accountStop: AccountStopState | null;
   /** Today's warm-up cap is reached and holds this campaign's due deliveries for tomorrow. */
   heldByWarmup: { day: string; cap: number; used: number; due: number } | null;
   timezone: string;
@@ -238,6 +240,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     name: campaign.name,
     status: campaign.status,
     pausedReason: campaign.paused_reason,
+    accountStop: await accountStopState(db),
     heldByWarmup: await heldByWarmup(db, campaign.id, campaign.status),
     timezone: tz,
     since: since?.toISOString() ?? null,
@@ -348,6 +351,18 @@ async function failedByError(db: Kysely<Database>, campaignId: number): Promise<
   const { rows } = await sql<{ error: string | null; count: number }>`
     SELECT error, count(*)::int AS count FROM deliveries WHERE campaign_id = ${campaignId} AND status = 'failed' GROUP BY error`.execute(db);
   return groupErrors(rows);
+}
+
+export interface AccountStopState {
+  reason: string;
+  since: string;
+}
+
+/** The account-level stop in force, if any (src/sending/policy/account-stop.ts records it). */
+export async function accountStopState(db: Kysely<Database>): Promise<AccountStopState | null> {
+  const { rows } = await sql<{ reason: string; stopped_at: Date }>`SELECT reason, stopped_at FROM account_stop`.execute(db);
+  const row = rows[0];
+  return row ? { reason: row.reason, since: new Date(row.stopped_at).toISOString() } : null;
 }
 
 /** Whether today's warm-up counter is full while this campaign has due deliveries queued. */

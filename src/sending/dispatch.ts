@@ -38,6 +38,8 @@ export interface DispatchResult extends DispatchStatus {
   campaigns: number[];
   finished: number[];
   paused: PausedCampaign[];
+  /** GetAccount's warning about the account (enforcement status PROBATION), if any. */
+  accountWarning?: string;
   /** This run's failed deliveries, per campaign and (normalised) error. */
   errors: (ErrorGroup & { campaign: number })[];
   /** Today's warm-up cap, when one applies; heldBack: due deliveries it left for tomorrow. */
@@ -102,7 +104,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const dbFailed = (err: unknown) => halt({ reason: 'fatal', message: `database error: ${errorMessage(err)}` });
   deps.signal?.addEventListener('abort', () => halt({ reason: 'interrupted', message: 'interrupted' }), { once: true });
   if (deps.signal?.aborted) halt({ reason: 'interrupted', message: 'interrupted' });
-  const policy = new SendingPolicy(db, config, { rate: o.rate, maxAttempts: o.maxAttempts, clock, signal: stopController.signal });
+  const policy = new SendingPolicy(db, config, { rate: o.rate, maxAttempts: o.maxAttempts, clock, signal: stopController.signal, account: () => mailer.quota(), onAccountStop: (message) => halt({ reason: 'fatal', message }) });
   const compiledFor = campaignCompiler(deps, o.allowChanged);
   const writers = ledgerWriters(db, o.worker, o.concurrency, dbFailed, (n) => policy.unclaimed(n));
 
@@ -154,7 +156,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
     writers.results.add(settled.result);
     if (settled.pause) policy.pauses.pause(row.campaign_id, settled.pause).catch(dbFailed);
     if (outcome.kind === 'fatal') {
-      if (ACCOUNT_STOPPED.test(outcome.error)) await policy.pauses.pauseAll(`the SES account cannot send: ${outcome.error}`).catch(dbFailed);
+      await policy.refused(outcome.error).catch(dbFailed);
       halt({ reason: 'fatal', message: outcome.error });
     }
   };
@@ -232,13 +234,10 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const candidates = o.campaignId !== undefined ? [...new Set([...result.campaigns, o.campaignId])] : result.campaigns;
   result.finished = await finishCampaigns(db, candidates);
   report();
-  Object.assign(result, status, { stopped: stop, paused: policy.pauses.list, errors: policy.failures.list() });
+  Object.assign(result, status, { stopped: stop, paused: policy.pauses.list, errors: policy.failures.list(), accountWarning: policy.account.warning });
   if (policy.warmup) result.warmup = { ...policy.warmup, heldBack: policy.warmup.capped ? await dueQueued(db, clock.now(), o.campaignId) : 0 };
   return result;
 }
-
-/** SES refusals that mean the whole account stopped, not this campaign. */
-const ACCOUNT_STOPPED = /^(SendingPausedException|AccountSuspendedException)\b/;
 
 /** A campaign whose content cannot be loaded (file gone, changed, invalid). */
 class CampaignUnavailable extends Error {

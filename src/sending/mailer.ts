@@ -40,6 +40,8 @@ export interface SendQuota {
   maxSendRate: number;
   productionAccess: boolean;
   sendingEnabled: boolean;
+  /** HEALTHY, PROBATION or SHUTDOWN, where SES says. */
+  enforcementStatus?: string | undefined;
 }
 
 /** The transport port. Implementations never throw for a send; they classify. */

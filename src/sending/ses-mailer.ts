@@ -22,7 +22,7 @@ export interface SesMailerOptions {
 // not accepted; the split is whether trying again can help.
 const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
 const FATAL = new Set([
-  'SendingPausedException', 'AccountSuspendedException', 'MailFromDomainNotVerifiedException',
+  'SendingPausedException', 'AccountSendingPausedException', 'AccountSuspendedException', 'MailFromDomainNotVerifiedException',
   // The account or its setup, not the recipient: every other message would fail the same way.
   'NotFoundException', 'ConfigurationSetDoesNotExistException', 'AccessDeniedException',
   'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredTokenException', 'ExpiredToken', 'SignatureDoesNotMatch',
@@ -143,6 +143,7 @@ export class SesMailer implements Mailer {
       maxSendRate: q?.MaxSendRate ?? 1,
       productionAccess: out.ProductionAccessEnabled ?? false,
       sendingEnabled: out.SendingEnabled ?? true,
+      enforcementStatus: out.EnforcementStatus,
     };
   }
 

@@ -27,6 +27,8 @@ export interface StandInState {
    * as SES does while the account is in the sandbox.
    */
   checkRecipients?: boolean;
+  /** Answer every SendEmail with this SES error (HTTP 400), e.g. SendingPausedException. */
+  refuseSends?: { type: string; message: string };
 }
 
 export interface SesStandIn {
@@ -93,6 +95,10 @@ const sesError = (status: number, type: string, message: string): Reply => ({ st
 function route(s: SesStandIn, method: string, url: string, target: string, text: string): Reply | undefined {
   const path = url.split('?')[0]!;
   if (method === 'POST' && target.startsWith('AmazonSQS.')) return sqs(s, target.slice('AmazonSQS.'.length), text);
+  if (method === 'POST' && path === '/v2/email/outbound-emails' && s.state.refuseSends) {
+    s.calls.push(`SendEmail refused ${s.state.refuseSends.type}`);
+    return sesError(400, s.state.refuseSends.type, s.state.refuseSends.message);
+  }
   if (method === 'POST' && path === '/v2/email/outbound-emails' && (s.state.checkSenders || s.state.checkRecipients)) return unverifiedIdentity(s, text);
   if (method !== 'GET') return undefined;
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);

@@ -26,14 +26,16 @@ export async function dispatchAction(flags: DispatchFlags, cmd: Command): Promis
   }
   await withDatabase(ctx, async ({ db }) => {
     const result = await runDispatch(ctx, db, flags, { campaignId, allowChanged: flags.allowChanged });
+    if (result.accountWarning) ctx.out.warn(result.accountWarning);
     if (ctx.out.json) {
       ctx.out.printJson({
         campaigns: result.campaigns, finished: result.finished, sent: result.sent, failed: result.failed, unknown: result.unknown,
         skipped: result.skipped, retries: result.retries, throttled: result.throttled, recovered: result.recovered,
         paused: result.paused, stopped: result.stopped ?? null, warmup: result.warmup ?? null, errors: result.errors,
+        account_warning: result.accountWarning ?? null,
       });
     } else {
-      ctx.out.info(result.campaigns.length === 0 && result.sent === 0 ? 'Nothing due.' : `Dispatched: ${formatStatus(result)}`);
+      ctx.out.info(result.campaigns.length === 0 && result.sent === 0 && !result.stopped ? 'Nothing due.' : `Dispatched: ${formatStatus(result)}`);
       if (result.recovered.requeued || result.recovered.unknown) {
         ctx.out.info(`Recovered from lapsed leases: ${formatNumber(result.recovered.requeued)} back to the queue, ${formatNumber(result.recovered.unknown)} unknown.`);
       }

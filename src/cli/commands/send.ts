@@ -18,6 +18,7 @@ import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, ty
 import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, runErrors } from '../format-sending.js';
 import { onInterrupt } from '../interrupt.js';
 import { preflightSend, rateFor } from '../sender-preflight.js';
+import { gateAccount } from '../account-gate.js';
 import { pullWhileSending } from '../pull-while-sending.js';
 import { dispatchProgress } from '../dispatch-progress.js';
 import { byCount, formatNumber, plural } from '../format.js';
@@ -54,6 +55,7 @@ export async function sendAction(paths: string[], flags: SendFlags, cmd: Command
       return p;
     }, compiled.campaign);
     await withDatabase(ctx, async ({ db }) => {
+      await withSendSummary(flags, undefined, () => gateAccount(ctx, db, preflight.rate.quota), compiled.campaign);
       const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags, preflight.rate), compiled.campaign);
       await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
       report(ctx, outcome.counts, outcome.result, flags);
@@ -129,6 +131,7 @@ function sendDocument(counts: CampaignCounts, result: DispatchResult) {
     this_run: { sent: result.sent, failed: result.failed, unknown: result.unknown, skipped: result.skipped, retries: result.retries, throttled: result.throttled, rate: Number(result.rate.toFixed(2)) },
     paused: result.paused, stopped: result.stopped ?? null, status: counts.status,
     warmup: result.warmup ?? null,
+    account_warning: result.accountWarning ?? null,
     errors: runErrors(result, counts.campaign),
   };
 }
@@ -151,6 +154,12 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   if (compiled.length > 0) {
     const preflight = await withSendSummary(flags, changed, () => preflightSend(ctx, compiled.map((c) => c.campaign), flags.rate));
     await withDatabase(ctx, async ({ db }) => {
+      try {
+        await gateAccount(ctx, db, preflight.rate.quota);
+      } catch (err) {
+        if (isMarketerError(err)) await writeSummary(flags.summary, sendSummary({ sent: [], refused: [], changed, stopped: err.message }));
+        throw err;
+      }
       for (const c of compiled) {
         const unverified = preflight.refused.get(c.campaign.id);
         if (unverified) {
@@ -242,6 +251,7 @@ export async function runDispatch(
 }
 
 function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchResult, flags: SendFlags, exit = true): void {
+  if (result.accountWarning) ctx.out.warn(result.accountWarning);
   if (ctx.out.json) {
     ctx.out.printJson(sendDocument(counts, result));
   } else {

@@ -9,6 +9,7 @@ import { campaignStats, listCampaignStats, type CampaignStats } from '../../repo
 import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { bar, byCount, plural, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
+import { formatStopTime } from '../account-gate.js';
 import { formatErrors } from '../format-sending.js';
 import { table } from '../output.js';
 
@@ -43,6 +44,10 @@ export function shortZone(zone: string, width = 16): string {
   return truncate(zone.length <= width ? zone : (zone.split('/').pop() ?? zone), width);
 }
 
+function accountStopLine(stop: NonNullable<CampaignStats['accountStop']>): string {
+  return `The SES account has been stopped since ${formatStopTime(new Date(stop.since))}: ${stop.reason}. Every campaign waits; marketer send lifts the stop once GetAccount shows the account can send.`;
+}
+
 function printStats(ctx: CommandContext, s: CampaignStats): void {
   const out = (l = '') => ctx.out.info(l);
   const width = Math.min(terminalWidth(), 80);
@@ -54,6 +59,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
   const since = s.since ? ` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}` : '';
   out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
   if (s.status === 'paused' && s.pausedReason) out(chalk.yellow(`Paused: ${s.pausedReason}. Run marketer send on its file to resume.`));
+  if (s.accountStop) out(chalk.red(wrapText(accountStopLine(s.accountStop), width, 2)));
   const held = s.heldByWarmup;
   if (held) out(chalk.yellow(`Held back by the warm-up cap: ${plural(held.due, 'due delivery', 'due deliveries')} ${byCount(held.due, 'waits', 'wait')} for tomorrow (${formatNumber(held.used)} of ${formatNumber(held.cap)} sent on ${held.day}, all campaigns together).`));
   out();

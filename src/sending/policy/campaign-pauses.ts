@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database } from '../../db/types.js';
 import { pauseCampaign } from '../ledger.js';
 
@@ -32,18 +32,12 @@ export class CampaignPauses {
     await pauseCampaign(this.db, campaignId, reason);
   }
 
-  /**
-   * The account cannot send (SES paused it, or its enforcement status worsened): every running
-   * campaign stops, for every worker, until someone resumes it with `marketer send`.
-   */
-  async pauseAll(reason: string): Promise<void> {
-    const { rows } = await sql<{ id: number }>`
-      UPDATE campaigns SET status = 'paused', paused_reason = ${reason}, updated_at = now()
-      WHERE status = 'running' RETURNING id`.execute(this.db);
-    for (const { id } of rows.sort((a, b) => a.id - b.id)) {
-      if (this.ids.has(id)) continue;
-      this.ids.add(id);
-      this.list.push({ campaign: id, reason, breaker: 'account' });
+  /** Pauses another rule already recorded in the database (the account stop): report them once. */
+  adopt(paused: PausedCampaign[]): void {
+    for (const p of paused) {
+      if (this.ids.has(p.campaign)) continue;
+      this.ids.add(p.campaign);
+      this.list.push(p);
     }
   }
 }

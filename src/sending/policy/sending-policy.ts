@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { ClaimedDelivery, DeliveryResult } from '../ledger.js';
 import type { SendOutcome } from '../mailer.js';
 import { FailureTally } from '../failure-tally.js';
+import { AccountWatch, pauseReason, type AccountState } from './account-stop.js';
 import { CampaignPauses } from './campaign-pauses.js';
 import { breakerFigures, breakerTrip } from './circuit-breaker.js';
 import { FailureStreak } from './failure-streak.js';
@@ -30,6 +31,10 @@ export interface SendingPolicyOptions {
   maxAttempts?: number;
   clock: Clock;
   signal: AbortSignal;
+  /** GetAccount, where the transport has it: polled for the account's standing. */
+  account?: () => Promise<AccountState | undefined>;
+  /** The account stopped (here or on another worker): the run must end with this message. */
+  onAccountStop?: (message: string) => void;
 }
 
 /**
@@ -41,6 +46,7 @@ export class SendingPolicy {
   readonly limiter: RateLimiter;
   private readonly budget: FleetBudget;
   readonly pauses: CampaignPauses;
+  readonly account: AccountWatch;
   readonly counters: PolicyCounters = { retries: 0, throttled: 0 };
   /** This run's failed deliveries, grouped by error. */
   readonly failures = new FailureTally();
@@ -54,6 +60,7 @@ export class SendingPolicy {
     // One bucket per transport: every worker sending through this account shares it.
     this.budget = new FleetBudget(db, { name: config.transport, rate: o.rate, signal: o.signal });
     this.pauses = new CampaignPauses(db);
+    this.account = new AccountWatch(db, o.account);
     this.streak = new FailureStreak(config.maxConsecutiveFailures);
     this.maxAttempts = o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   }
@@ -90,6 +97,7 @@ export class SendingPolicy {
    * counted in the claim's transaction.
    */
   async claim<T>(now: Date, limit: number, claim: (db: Kysely<Database> | Transaction<Database>, limit: number) => Promise<T[]>): Promise<T[]> {
+    if (await this.accountStopped()) return [];
     const schedule = this.config.warmup;
     if (!schedule) return claim(this.db, limit);
     const { rows, ...status } = await claimUnderCap(this.db, schedule, now, limit, claim);
@@ -100,6 +108,24 @@ export class SendingPolicy {
   /** Claimed rows that were not sent (given back, skipped) do not count toward today's cap. */
   async unclaimed(n: number): Promise<void> {
     if (this.warmup && n > 0) await giveBack(this.db, this.warmup.day, n);
+  }
+
+  /**
+   * Before each claim: GetAccount now and then, and the stop any worker recorded. A stopped
+   * account pauses every running campaign and ends the run.
+   */
+  private async accountStopped(): Promise<boolean> {
+    await this.account.poll();
+    const stop = await this.account.check();
+    if (!stop) return false;
+    this.pauses.adopt(this.account.paused);
+    this.o.onAccountStop?.(pauseReason(stop.reason));
+    return true;
+  }
+
+  /** A fatal SES answer: one about the account (SendingPausedException, …) stops every campaign. */
+  async refused(error: string): Promise<void> {
+    if (await this.account.refused(error)) this.pauses.adopt(this.account.paused);
   }
 
   /** Pause the campaigns (these, or every running one) whose bounce or complaint rate is past its limit. */
