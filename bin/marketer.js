@@ -2,6 +2,14 @@
 // The AWS SDK warns on every run that its 2027 releases will need Node 22; the
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// A reader that stops early (`marketer --help | head`) closes the pipe: that ends the output,
+// quietly, as for any Unix tool, rather than with an EPIPE stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Answered from package.json alone: no CLI code to load for it.
