@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
-import { FILL_FROM_EXISTING_SQL, upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
+import { upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
 import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, runMeasured, secs } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, 'pg');
@@ -331,7 +331,6 @@ LEFT JOIN (SELECT DISTINCT ON (lower(name)) lower(name) AS key, name FROM pg_tim
 -- Exactly one @ (so split_part above is safe), a dot-atom-ish local part, a dotted domain.
 WHERE a.email ~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$';
 ${mark('staged')}
-${FILL_FROM_EXISTING_SQL.trim()};
 ${upsert.trim().replace('$1', sqlLiteral(DEFAULT_ZONE)).replace('$2', 'NULL')};
 ${mark('merged')}
 `;

@@ -303,9 +303,6 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     await copyDone;
     options.onProgress?.({ rows: result.rows, merging: true });
 
-    // Cells the file leaves empty keep what is stored: fill them from the existing subscriber
-    // before the merge, so that the defaults below (zone, --source) reach new subscribers only.
-    await client.query(FILL_FROM_EXISTING_SQL);
     const counts = await client.query<{ distinct_rows: string; suppressed: string; inserted: string; updated: string }>(
       upsertSql(),
       [defaultZone, options.source ?? null],
@@ -331,41 +328,50 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
 }
 
 /**
- * Staged rows without a zone or source take the existing subscriber's, so the merge below can
- * treat every staged value as "what this subscriber should have".
- */
-export const FILL_FROM_EXISTING_SQL = `
-UPDATE import_staging st
-SET timezone = coalesce(st.timezone, s.timezone), source = coalesce(st.source, s.source)
-FROM subscribers s
-WHERE (st.timezone IS NULL OR st.source IS NULL) AND lower(s.email) = lower(st.email)`;
-
-/**
  * The merge. The last row of an address in the file wins (DISTINCT ON … line DESC). Suppressed
  * addresses (a suppression row, or a subscriber no longer active) are left exactly as they are:
  * a re-import never resurrects anyone. Existing rows change only where the file says something
- * new: empty cells keep what is stored, tags and attributes are merged, and the WHERE clause
- * skips the write (and the dead tuple) when nothing differs.
+ * new: empty cells keep what is stored (a new subscriber gets the default zone and --source),
+ * tags and attributes are merged. Each staged row is compared with the stored one in the same
+ * pass that looks it up, and only new or different rows reach the INSERT: a re-import of an
+ * unchanged file writes nothing, not even a row lock. The ON CONFLICT clause still guards a row
+ * that appeared meanwhile, with the same comparison.
  */
 export function upsertSql(): string {
-  const timezoneSet = 'EXCLUDED.timezone';
+  // n: the values the file would store; s: the stored row.
+  const differs = (n: (col: string) => string, s: (col: string) => string) => [
+    ...['first_name', 'last_name'].map((k) => `(${n(k)} IS NOT NULL AND ${n(k)} IS DISTINCT FROM ${s(k)})`),
+    `${n('timezone')} IS DISTINCT FROM ${s('timezone')}`,
+    `NOT (${n('tags')} <@ ${s('tags')})`,
+    `NOT (${s('attributes')} @> ${n('attributes')})`,
+    ...['source', 'consent_at', 'consent_ip', 'consent_text'].map((k) => `(${n(k)} IS NOT NULL AND ${n(k)} IS DISTINCT FROM ${s(k)})`),
+  ].join('\n     OR ');
   return `
 WITH src AS (
   SELECT DISTINCT ON (lower(email)) * FROM import_staging ORDER BY lower(email), line DESC
 ), classified AS (
-  SELECT src.*,
-         (EXISTS (SELECT 1 FROM subscribers x WHERE lower(x.email) = lower(src.email) AND x.status <> 'active')
+  SELECT src.email, src.first_name, src.last_name,
+         coalesce(src.timezone, x.timezone, $1) AS timezone,
+         coalesce(src.tags, '{}') AS tags, coalesce(src.attributes, '{}') AS attributes,
+         coalesce(src.source, x.source, $2) AS source,
+         src.consent_at, src.consent_ip, src.consent_text,
+         x.id AS stored_id, x.first_name AS stored_first_name, x.last_name AS stored_last_name,
+         x.timezone AS stored_timezone, x.tags AS stored_tags, x.attributes AS stored_attributes,
+         x.source AS stored_source, x.consent_at AS stored_consent_at, x.consent_ip AS stored_consent_ip,
+         x.consent_text AS stored_consent_text,
+         (coalesce(x.status <> 'active', false)
           OR EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash IN (marketer_address_hash(src.email), marketer_address_hash_previous(src.email)))) AS suppressed
-  FROM src
+  FROM src LEFT JOIN subscribers x ON lower(x.email) = lower(src.email)
 ), merged AS (
   INSERT INTO subscribers AS s (email, first_name, last_name, timezone, tags, attributes, source, consent_at, consent_ip, consent_text)
-  SELECT email, first_name, last_name, coalesce(timezone, $1), coalesce(tags, '{}'), coalesce(attributes, '{}'),
-         coalesce(source, $2), consent_at, consent_ip, consent_text
-  FROM classified WHERE NOT suppressed
+  SELECT c.email, c.first_name, c.last_name, c.timezone, c.tags, c.attributes, c.source, c.consent_at, c.consent_ip, c.consent_text
+  FROM classified c
+  WHERE NOT c.suppressed AND (c.stored_id IS NULL
+     OR ${differs((k) => `c.${k}`, (k) => `c.stored_${k}`)})
   ON CONFLICT (lower(email)) DO UPDATE SET
     first_name   = coalesce(EXCLUDED.first_name, s.first_name),
     last_name    = coalesce(EXCLUDED.last_name, s.last_name),
-    timezone     = ${timezoneSet},
+    timezone     = EXCLUDED.timezone,
     tags         = ARRAY(SELECT DISTINCT t FROM unnest(s.tags || EXCLUDED.tags) t ORDER BY t),
     attributes   = s.attributes || EXCLUDED.attributes,
     source       = coalesce(EXCLUDED.source, s.source),
@@ -373,15 +379,7 @@ WITH src AS (
     consent_ip   = coalesce(EXCLUDED.consent_ip, s.consent_ip),
     consent_text = coalesce(EXCLUDED.consent_text, s.consent_text),
     updated_at   = now()
-  WHERE (EXCLUDED.first_name IS NOT NULL AND EXCLUDED.first_name IS DISTINCT FROM s.first_name)
-     OR (EXCLUDED.last_name IS NOT NULL AND EXCLUDED.last_name IS DISTINCT FROM s.last_name)
-     OR ${timezoneSet} IS DISTINCT FROM s.timezone
-     OR NOT (EXCLUDED.tags <@ s.tags)
-     OR NOT (s.attributes @> EXCLUDED.attributes)
-     OR (EXCLUDED.source IS NOT NULL AND EXCLUDED.source IS DISTINCT FROM s.source)
-     OR (EXCLUDED.consent_at IS NOT NULL AND EXCLUDED.consent_at IS DISTINCT FROM s.consent_at)
-     OR (EXCLUDED.consent_ip IS NOT NULL AND EXCLUDED.consent_ip IS DISTINCT FROM s.consent_ip)
-     OR (EXCLUDED.consent_text IS NOT NULL AND EXCLUDED.consent_text IS DISTINCT FROM s.consent_text)
+  WHERE ${differs((k) => `EXCLUDED.${k}`, (k) => `s.${k}`)}
   RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM src) AS distinct_rows,

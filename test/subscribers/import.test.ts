@@ -60,6 +60,30 @@ describe('marketer import', () => {
     expect(await t.db.selectFrom('subscribers').select(sql<number>`count(*)::int`.as('n')).executeTakeFirst()).toEqual({ n: 4 });
   });
 
+  it('writes nothing when the same file (no source column) is imported again; one changed row is one write', async () => {
+    const text = 'email,first_name,last_name,timezone,tags,plan\nu1@example.com,U1,One,Europe/Paris,a;b,pro\nu2@example.com,U2,,,b,\nu3@example.com,U3,Three,Asia/Tokyo,,free\n';
+    const file = csv('unchanged.csv', text);
+    expect(await importJson(file, '--source', 'fair', '--tag', 'x')).toMatchObject({ inserted: 3, updated: 0, unchanged: 0 });
+    // The row versions themselves: a new version changes xmin, a row lock sets xmax.
+    const versions = () => sql<{ email: string; xmin: string; xmax: string; updated_at: Date }>`
+      SELECT email, xmin::text, xmax::text, updated_at FROM subscribers ORDER BY email`.execute(t.db).then((r) => r.rows);
+    const before = await versions();
+    expect(await importJson(file)).toMatchObject({ inserted: 0, updated: 0, unchanged: 3, suppressed: 0 });
+    expect(await importJson(file, '--source', 'other', '--tag', 'x')).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 });
+    expect(await versions()).toEqual(before);
+    const changed = csv('unchanged2.csv', text.replace('u3@example.com,U3,Three,Asia/Tokyo,,free', 'u3@example.com,U3,Three,Asia/Tokyo,,paid'));
+    expect(await importJson(changed)).toMatchObject({ inserted: 0, updated: 1, unchanged: 2 });
+    const after = await versions();
+    expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
+    expect(after[2]!.xmin).not.toBe(before[2]!.xmin);
+    expect(after[2]!.updated_at.getTime()).toBeGreaterThan(before[2]!.updated_at.getTime());
+    expect((await subscribers()).map((x) => [x.email, x.timezone, x.tags, x.attributes, x.source])).toEqual([
+      ['u1@example.com', 'Europe/Paris', ['a', 'b', 'x'], { plan: 'pro' }, 'fair'],
+      ['u2@example.com', 'UTC', ['b', 'x'], {}, 'fair'],
+      ['u3@example.com', 'Asia/Tokyo', ['x'], { plan: 'paid' }, 'fair'],
+    ]);
+  });
+
   it('keeps what the file does not say: empty cells, missing columns, existing tags', async () => {
     await importJson(csv('k1.csv', 'email,first_name,last_name,timezone,tags\nk@example.com,Kay,Smith,Europe/Paris,a;b\n'));
     const r = await importJson(csv('k2.csv', 'email,first_name,tags\nk@example.com,,c\n'));
