@@ -89,17 +89,23 @@ function asRecord(text: string): Record<string, unknown> {
  * Concurrent enqueues of one campaign are serialised by locking its row, which lets the
  * statement skip existing rows with an anti-join instead of ON CONFLICT DO NOTHING: on 1M
  * subscribers the speculative insertion of ON CONFLICT cost about a quarter of the time
- * (22 s against 16 s on a loaded 2-core machine).
+ * (22 s against 16 s on a loaded 2-core machine). Under that lock a campaign with no ledger row
+ * yet cannot gain one meanwhile, so its first enqueue leaves out the anti-join (a million index
+ * probes that find nothing); the unique pair still backs both paths.
  */
 export async function enqueueDeliveries(db: Kysely<Database>, c: LoadedCampaign, now: Date): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT 1 FROM campaigns WHERE id = ${c.id} FOR UPDATE`.execute(trx);
+    const locked = await sql`SELECT 1 FROM campaigns WHERE id = ${c.id} FOR UPDATE`.execute(trx);
+    const begun = await sql<{ begun: boolean }>`SELECT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ${c.id}) AS begun`.execute(trx);
+    // Without a campaign row nothing serialises concurrent enqueues: keep the anti-join.
+    const notQueued = locked.rows.length === 0 || begun.rows[0]?.begun
+      ? sql`AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = ${c.id} AND d.subscriber_id = s.id)`
+      : sql``;
     const r = await sql`
       INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone)
       SELECT ${c.id}, s.id, ${dueAtExpression(c.schedule, now)}, ${waveZoneExpression(c.schedule)}
       FROM subscribers s
-      WHERE s.status = 'active' AND ${matchesAudience(c.audience)} AND NOT ${isSuppressed}
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = ${c.id} AND d.subscriber_id = s.id)`.execute(trx);
+      WHERE s.status = 'active' AND ${matchesAudience(c.audience)} AND NOT ${isSuppressed} ${notQueued}`.execute(trx);
     const added = Number(r.numAffectedRows ?? 0);
     if (added > 0) {
       await trx.updateTable('campaigns').set({ status: 'running', finished_at: null, updated_at: new Date() })
