@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     // whole process (start-up, compile and enqueue included); the loop's is the loop alone.
     const cpuPerMail = run.cpuMs / doc.sent;
     console.log(`CPU per mail             marketer ${cpuPerMail.toFixed(3)} ms (whole process, ${secs(run.cpuMs)} CPU); bare loop ${loopCpuPerMail.toFixed(3)} ms; marketer / loop ${(cpuPerMail / loopCpuPerMail).toFixed(2)}×`);
-    console.log(`enqueue ${int(enqueued)} deliveries  ${secs(enqueueMs)} (goal < 15 s: ${enqueueMs < 15_000 ? 'met' : 'MISSED'})`);
+    console.log(`enqueue ${int(enqueued)} deliveries  ${secs(enqueueMs)} (goal ≤ 10 s: ${enqueueMs <= 10_000 ? 'met' : 'MISSED'})`);
   } finally {
     clearInterval(clearTimer);
     emulator.child.kill();
