@@ -61,7 +61,9 @@ describe('progress without a terminal: plain lines on stderr', () => {
     expect(r.code, r.stderr).toBe(0);
     const progress = r.stderr.split('\n').filter((l) => l.startsWith('Importing list.csv '));
     expect(progress.length, r.stderr).toBeGreaterThan(3);
-    expect(progress.some((l) => /^Importing list\.csv [\d,]+\/~[\d,]+ rows \(\d+\.\d%\) · [\d,.]+\/s · ETA \d+s$/.test(l)), progress.join('\n')).toBe(true);
+    // Pace and ETA appear once two readings are half a second apart: a fast machine reads the
+    // whole file sooner (their arithmetic is tested with a clock in progress-meter.test.ts).
+    for (const l of progress.slice(0, -1)) expect(l).toMatch(/^Importing list\.csv [\d,]+\/~[\d,]+ rows \(\d+\.\d%\)( · [\d,.]+\/s · ETA \d+s)?$/);
     expect(progress.at(-1)).toMatch(/^Importing list\.csv 30,000\/30,000 rows \(100\.0%\) · .*merging into subscribers…$/);
   }, 180_000);
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TEST_HASH_SECRET } from './hash-key.js';
 
@@ -37,13 +37,39 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 }
 
 /** Run the built CLI as a user would. */
+const live = new Set<ChildProcess>();
+
+/**
+ * Register a CLI process a test started, so that it cannot outlive its test: a test that times
+ * out while a send runs would otherwise leave it sending into the next test's SES store and
+ * database.
+ */
+export function track<T extends ChildProcess>(child: T): T {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** SIGKILL every tracked process still running (after each test; see test/setup.ts). */
+export function killLiveChildren(): number {
+  let n = 0;
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      n += 1;
+    }
+    live.delete(child);
+  }
+  return n;
+}
+
 export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = track(spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? REPO,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

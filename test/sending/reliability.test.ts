@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
+import { BIN, cleanEnv, runCli, track } from '../helpers/cli.js';
 import { makeCampaignRepo } from '../helpers/campaign-repo.js';
 import { sesEnv, useSendingStack } from '../helpers/ses.js';
 
@@ -43,7 +43,7 @@ describe('send and dispatch under failure', () => {
   it('survives SIGKILL mid-send: after a restart nobody is mailed twice and nobody is lost', async () => {
     await seed(2000);
     const { dir, campaignFile } = makeCampaignRepo();
-    const child = spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '400', '--concurrency', '8'], { cwd: dir, env: cleanEnv(env()), stdio: 'ignore' });
+    const child = track(spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '400', '--concurrency', '8'], { cwd: dir, env: cleanEnv(env()), stdio: 'ignore' }));
     const exited = new Promise((r) => child.once('exit', r));
     while (s.proxy.answered.forwarded < 400) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
@@ -74,7 +74,7 @@ describe('send and dispatch under failure', () => {
   it('stops cleanly on Ctrl-C: what was sent is recorded, the rest goes back to the queue', async () => {
     await seed(300);
     const { dir, campaignFile } = makeCampaignRepo();
-    const child = spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '60', '--json'], { cwd: dir, env: cleanEnv(env()), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(process.execPath, [BIN, 'send', campaignFile, '--rate', '60', '--json'], { cwd: dir, env: cleanEnv(env()), stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
