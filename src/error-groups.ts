@@ -13,7 +13,10 @@ export interface ErrorGroup {
 }
 
 // Local part and domain without the characters that delimit an address in prose or headers.
-const ADDRESS = /[^\s<>()[\]{},;:"'`]+@[^\s<>()[\]{},;:"'`]+/gu;
+// One spelling for JavaScript and for Postgres's regexp_replace (reports mask addresses in SQL).
+const NOT_DELIMITER = String.raw`[^\s<>()\[\]{},;:"'${'`'}]`;
+export const ADDRESS_PATTERN = `${NOT_DELIMITER}+@${NOT_DELIMITER}+`;
+const ADDRESS = new RegExp(ADDRESS_PATTERN, 'gu');
 // "MessageRejected (HTTP 400): …": the status says nothing the error name does not.
 const HTTP_STATUS = /^([A-Za-z][\w.]*) \(HTTP \d{3}\):/;
 const MAX_LENGTH = 300;

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
+import { ADDRESS_PATTERN } from '../error-groups.js';
 
 export interface ProblemReason {
   /** Bounce type/subtype, complaint feedback type, or "failed". */
@@ -18,7 +19,6 @@ export interface DeliveryProblems {
 
 // Diagnostic codes often quote the recipient ("550 5.1.1 <ann@example.com>: no such user");
 // a report is shared more widely than the ledger, so addresses never reach it.
-const ADDRESS = String.raw`[^\s<>"'()\[\];:,]+@[^\s<>"'()\[\];:,]+`;
 const MAX_REASON = 200;
 
 /**
@@ -30,7 +30,7 @@ export async function deliveryProblems(db: Kysely<Database>, campaignId: number,
   const bounces = await sql<{ kind: string; reason: string; n: string }>`
     SELECT coalesce(bounce_type, 'Undetermined') || ' / ' || coalesce(bounce_subtype, 'Undetermined') AS kind,
       left(regexp_replace(coalesce(payload #>> '{bouncedRecipients,0,diagnosticCode}', payload #>> '{bouncedRecipients,0,status}', 'no diagnostic given'),
-        ${ADDRESS}, '<address>', 'g'), ${MAX_REASON}) AS reason,
+        ${ADDRESS_PATTERN}, '<address>', 'g'), ${MAX_REASON}) AS reason,
       count(*) AS n
     FROM email_events WHERE campaign_id = ${campaignId} AND event_type = 'Bounce'
     GROUP BY 1, 2 ORDER BY n DESC, kind, reason LIMIT ${limit}`.execute(db);
@@ -40,7 +40,7 @@ export async function deliveryProblems(db: Kysely<Database>, campaignId: number,
     FROM email_events WHERE campaign_id = ${campaignId} AND event_type = 'Complaint'
     GROUP BY 1, 2 ORDER BY n DESC, kind, reason LIMIT ${limit}`.execute(db);
   const failures = await sql<{ reason: string; n: string }>`
-    SELECT left(regexp_replace(coalesce(error, 'no error recorded'), ${ADDRESS}, '<address>', 'g'), ${MAX_REASON}) AS reason, count(*) AS n
+    SELECT left(regexp_replace(coalesce(error, 'no error recorded'), ${ADDRESS_PATTERN}, '<address>', 'g'), ${MAX_REASON}) AS reason, count(*) AS n
     FROM deliveries WHERE campaign_id = ${campaignId} AND status = 'failed'
     GROUP BY 1 ORDER BY n DESC, reason LIMIT ${limit}`.execute(db);
   return {
