@@ -1,9 +1,9 @@
 /**
  * `marketer import` against a hand-written psql baseline.
  *
- *   node --import tsx bench/import.ts [--rows N] [--build]
+ *   node --import tsx bench/import.ts [--rows N] [--rounds 3] [--build]
  *
- * Generates a realistic CSV (default 1,000,000 rows) in bench/.data, then times:
+ * Generates a realistic CSV (default 1,000,000 rows) in bench/.data, then, in each round, times:
  *   1. the built CLI, `node bin/marketer.js import <file> --json`, as a child process (wall clock
  *      and peak RSS from /proc/<pid>/status), into a freshly migrated database;
  *   2. the same load done by psql alone: `\copy` into a raw text table, the minimal cast into the
@@ -14,13 +14,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { keysForSecret, sessionOptions } from '../src/db/address-hash.js';
 import { upsertSql, type ImportResult } from '../src/subscribers/import-subscribers.js';
-import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, runMeasured, secs } from './lib.js';
+import { CLI, DATA_DIR, ROOT, freshDatabase, int, mb, median, postmasterPid, runMeasured, secs, treeCpuMs } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, 'pg');
 const MARKETER_DB = 'bench_marketer';
@@ -30,18 +32,21 @@ const DEFAULT_ZONE = 'UTC';
 const GOAL_RATIO = 2;
 const GOAL_RSS_MB = 200;
 const POLL_MS = 50;
+const HASH_SECRET = 'bench-hash-secret';
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
 interface Args {
   rows: number;
+  /** Rounds of marketer import, psql baseline, marketer re-import; medians are reported. */
+  rounds: number;
   /** Rebuild dist/ with tsc before running, even when it exists. */
   build: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { rows: 1_000_000, build: false };
+  const args: Args = { rows: 1_000_000, rounds: 3, build: false };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     if (a === '--rows') {
@@ -49,8 +54,13 @@ function parseArgs(argv: string[]): Args {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--rows needs a positive integer, got ${JSON.stringify(argv[i + 1])}`);
       args.rows = n;
       i += 1;
+    } else if (a === '--rounds') {
+      const n = Number(argv[i + 1]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds needs a positive integer, got ${JSON.stringify(argv[i + 1])}`);
+      args.rounds = n;
+      i += 1;
     } else if (a === '--build') args.build = true;
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/import.ts [--rows N] [--build])`);
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/import.ts [--rows N] [--rounds N] [--build])`);
   }
   return args;
 }
@@ -254,27 +264,36 @@ type ImportJson = Pick<ImportResult, 'rows' | 'inserted' | 'updated' | 'unchange
 
 interface MarketerRun {
   ms: number;
+  /** CPU of the marketer process, and of the Postgres cluster meanwhile (0 on a server of BENCH_DATABASE_URL). */
+  cpuMs: number;
+  pgCpuMs: number;
   peakRssKiB: number;
+  peakTreePssKiB: number;
   result: ImportJson;
   phases: PhaseMarks;
 }
 
 
+/** The embedded cluster's postmaster, whose CPU and memory are counted with marketer's. */
+let pgPid: number | undefined;
 let activeChild: { kill: (signal?: NodeJS.Signals) => boolean } | undefined;
 
 async function runMarketer(file: string, url: string, database: string): Promise<MarketerRun> {
   await checkpoint(url);
   const phases = watchPhases(url, database, performance.now());
+  const pg0 = pgPid === undefined ? 0 : treeCpuMs(pgPid);
   const run = await runMeasured(['import', file, '--json'], {
+    treeRoots: pgPid === undefined ? [] : [pgPid],
     // cwd outside the repository: no marketer.yaml there can change what is measured.
     cwd: DATA_DIR,
-    env: { ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
+    env: { ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: HASH_SECRET, MARKETER_DEFAULT_TIMEZONE: DEFAULT_ZONE },
     onSpawn: (child) => { activeChild = child; },
   });
   activeChild = undefined;
   const marks = await phases.stop();
   if (run.code !== 0) throw new Error(`marketer import exited with ${run.code}:\n${run.stderr || run.stdout}`);
-  return { ms: run.ms, peakRssKiB: run.peakRssKiB, result: JSON.parse(run.stdout) as ImportJson, phases: marks };
+  const pgCpuMs = pgPid === undefined ? 0 : treeCpuMs(pgPid) - pg0;
+  return { ms: run.ms, cpuMs: run.cpuMs, pgCpuMs, peakRssKiB: run.peakRssKiB, peakTreePssKiB: run.peakTreePssKiB, result: JSON.parse(run.stdout) as ImportJson, phases: marks };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +301,8 @@ async function runMarketer(file: string, url: string, database: string): Promise
 
 interface BaselineRun {
   ms: number;
+  /** CPU of the Postgres cluster meanwhile (psql itself only passes bytes along). */
+  pgCpuMs: number;
   /** Server-side milliseconds of each step. */
   copyMs: number;
   stageMs: number;
@@ -340,8 +361,11 @@ async function runBaseline(file: string, url: string): Promise<BaselineRun> {
   const script = path.join(DATA_DIR, 'baseline.sql');
   writeFileSync(script, baselineScript(file));
   await checkpoint(url);
+  const pg0 = pgPid === undefined ? 0 : treeCpuMs(pgPid);
   const t0 = performance.now();
   const child = spawn('psql', [url, '-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-1', '-f', script], {
+    // The upsert checks suppressions by keyed hash, with the key marketer's session sets.
+    env: { ...process.env, PGOPTIONS: sessionOptions(keysForSecret(HASH_SECRET)) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   activeChild = child;
@@ -351,6 +375,7 @@ async function runBaseline(file: string, url: string): Promise<BaselineRun> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
   const [code] = (await once(child, 'close')) as [number | null];
   const ms = performance.now() - t0;
+  const pgCpuMs = pgPid === undefined ? 0 : treeCpuMs(pgPid) - pg0;
   activeChild = undefined;
   rmSync(script, { force: true });
   if (code !== 0) throw new Error(`psql baseline exited with ${code}:\n${stderr}`);
@@ -369,6 +394,7 @@ async function runBaseline(file: string, url: string): Promise<BaselineRun> {
   if (!counts) throw new Error(`psql output lacks the upsert counts:\n${stdout}`);
   return {
     ms,
+    pgCpuMs,
     copyMs: at('copied') - at('start'),
     stageMs: at('staged') - at('copied'),
     upsertMs: at('merged') - at('staged'),
@@ -386,9 +412,9 @@ function hasPsql(): boolean {
 
 const rate = (rows: number, ms: number) => `${int(rows / (ms / 1000))} rows/s`;
 
-function printTable(rows: [string, string, string][]): void {
-  const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) console.log(`  ${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}`);
+function printTable(rows: string[][]): void {
+  const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(`  ${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padStart(w[2]!)}  ${r[3] ?? ''}`);
 }
 
 function phaseLine(run: MarketerRun): string {
@@ -446,17 +472,17 @@ async function main(): Promise<void> {
       if (!existsSync(path.join(PG_DIR, 'postmaster.pid'))) rmSync(PG_DIR, { recursive: true, force: true });
       server = await startEmbedded({
         dataDir: PG_DIR,
-        port: 55433,
+        port: await freePort(),
         database: 'postgres',
         // A disposable cluster, the same for both sides: durability would only add noise.
         settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
       });
       adminUrl = server.url;
+      pgPid = postmasterPid(PG_DIR);
       console.log(`Postgres: embedded in ${path.relative(ROOT, PG_DIR)} (fsync, synchronous_commit and full_page_writes off, for both sides)`);
     }
-    const marketerUrl = await freshDatabase(adminUrl, MARKETER_DB);
     const psql = hasPsql();
-    const baselineUrl = psql ? await freshDatabase(adminUrl, BASELINE_DB) : undefined;
+    if (!psql) console.log('psql is not on PATH: baseline skipped.');
 
     const t = performance.now();
     const stats = await generateCsv(csv, args.rows);
@@ -464,53 +490,64 @@ async function main(): Promise<void> {
       `CSV: ${int(stats.rows)} rows, ${(stats.bytes / 1024 / 1024).toFixed(1)} MB in ${secs(performance.now() - t)} ` +
         `(${int(stats.badAddresses)} bad addresses, ${int(stats.duplicates)} duplicates, ${int(stats.unknownZones)} unknown zones, ${int(stats.quoted)} quoted fields)`,
     );
+    console.log(`Load: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
-    console.log('Running marketer import…');
-    const first = await runMarketer(csv, marketerUrl, MARKETER_DB);
-    const r = first.result;
-    console.log(`  ${r.inserted} inserted, ${r.updated} updated, ${r.unchanged} unchanged, ${r.rejected} rejected, ${r.duplicates} duplicates, ${r.warnings} warnings`);
-    console.log(`  ${phaseLine(first)}`);
-
-    let baseline: BaselineRun | undefined;
-    if (baselineUrl) {
-      console.log('Running psql baseline…');
-      baseline = await runBaseline(csv, baselineUrl);
-      console.log(`  ${baseline.inserted} inserted of ${baseline.distinct} distinct`);
-      console.log(`  \\copy ${secs(baseline.copyMs)}, check/cast into staging ${secs(baseline.stageMs)}, upsert ${secs(baseline.upsertMs)}`);
-    } else console.log('psql is not on PATH: baseline skipped.');
-
-    console.log('Running marketer re-import (same file, all unchanged)…');
-    const again = await runMarketer(csv, marketerUrl, MARKETER_DB);
-    const a = again.result;
-    console.log(`  ${a.inserted} inserted, ${a.updated} updated, ${a.unchanged} unchanged`);
-    console.log(`  ${phaseLine(again)}`);
-
-    if (baselineUrl) {
-      const [m, b] = await Promise.all([digestSubscribers(marketerUrl), digestSubscribers(baselineUrl)]);
-      console.log(
-        m.rows === b.rows && m.digest === b.digest
-          ? `Check: both databases hold the same ${int(m.rows)} subscribers.`
-          : `Check: the loads DIFFER: marketer ${int(m.rows)} rows (digest ${m.digest}), baseline ${int(b.rows)} rows (digest ${b.digest}).`,
-      );
+    // Rounds of marketer import, baseline, marketer re-import: whatever else the machine does
+    // hits all three alike, and the medians are compared.
+    const firsts: MarketerRun[] = [];
+    const agains: MarketerRun[] = [];
+    const baselines: BaselineRun[] = [];
+    for (let round = 1; round <= args.rounds; round++) {
+      const marketerUrl = await freshDatabase(adminUrl, MARKETER_DB);
+      const first = await runMarketer(csv, marketerUrl, MARKETER_DB);
+      firsts.push(first);
+      const r = first.result;
+      console.log(`round ${round}: marketer import ${secs(first.ms)}: ${r.inserted} inserted, ${r.updated} updated, ${r.rejected} rejected, ${r.duplicates} duplicates, ${r.warnings} warnings`);
+      console.log(`  ${phaseLine(first)}`);
+      let baselineUrl: string | undefined;
+      if (psql) {
+        baselineUrl = await freshDatabase(adminUrl, BASELINE_DB);
+        const baseline = await runBaseline(csv, baselineUrl);
+        baselines.push(baseline);
+        console.log(`  psql baseline ${secs(baseline.ms)}: ${baseline.inserted} inserted of ${baseline.distinct} distinct; \\copy ${secs(baseline.copyMs)}, check/cast ${secs(baseline.stageMs)}, upsert ${secs(baseline.upsertMs)}`);
+      }
+      const again = await runMarketer(csv, marketerUrl, MARKETER_DB);
+      agains.push(again);
+      console.log(`  marketer re-import ${secs(again.ms)}: ${again.result.inserted} inserted, ${again.result.updated} updated, ${again.result.unchanged} unchanged`);
+      if (baselineUrl && round === 1) {
+        const [m, b] = await Promise.all([digestSubscribers(marketerUrl), digestSubscribers(baselineUrl)]);
+        console.log(
+          m.rows === b.rows && m.digest === b.digest
+            ? `  check: both databases hold the same ${int(m.rows)} subscribers.`
+            : `  check: the loads DIFFER: marketer ${int(m.rows)} rows (digest ${m.digest}), baseline ${int(b.rows)} rows (digest ${b.digest}).`,
+        );
+      }
     }
 
     const n = stats.rows;
-    const ratio = baseline ? first.ms / baseline.ms : undefined;
-    console.log(`\nResults (${int(n)} rows):`);
+    const firstMs = median(firsts.map((x) => x.ms));
+    const againMs = median(agains.map((x) => x.ms));
+    const baseMs = baselines.length ? median(baselines.map((x) => x.ms)) : undefined;
+    const perMillion = (ms: number) => `${((ms / 1000) * (1_000_000 / n)).toFixed(1)} CPU-s/1M`;
+    const cpu = (runs: { cpuMs?: number; pgCpuMs: number }[]) =>
+      `${perMillion(median(runs.map((x) => (x.cpuMs ?? 0) + x.pgCpuMs)))} (marketer ${perMillion(median(runs.map((x) => x.cpuMs ?? 0)))}, Postgres ${perMillion(median(runs.map((x) => x.pgCpuMs)))})`;
+    console.log(`\nResults (${int(n)} rows, medians of ${args.rounds} rounds; CPU-s per 1M rows ${pgPid === undefined ? 'of marketer only: Postgres is not ours to watch' : 'of marketer and of the Postgres cluster'}):`);
     printTable([
-      ['', 'time', 'throughput'],
-      ['marketer import', secs(first.ms), rate(n, first.ms)],
-      ['psql \\copy baseline', baseline ? secs(baseline.ms) : 'skipped', baseline ? rate(n, baseline.ms) : '-'],
-      ['marketer re-import (unchanged)', secs(again.ms), rate(n, again.ms)],
+      ['', 'time', 'throughput', 'CPU'],
+      ['marketer import', secs(firstMs), rate(n, firstMs), cpu(firsts)],
+      ['psql \\copy baseline', baseMs === undefined ? 'skipped' : secs(baseMs), baseMs === undefined ? '-' : rate(n, baseMs), baselines.length ? `${perMillion(median(baselines.map((x) => x.pgCpuMs)))} (Postgres)` : '-'],
+      ['marketer re-import (unchanged)', secs(againMs), rate(n, againMs), cpu(agains)],
     ]);
+    const ratio = baseMs === undefined ? undefined : firstMs / baseMs;
     console.log(
       `  ratio marketer/baseline: ${ratio === undefined ? 'n/a (no psql)' : `${ratio.toFixed(2)}×`} (goal ≤ ${GOAL_RATIO}×: ` +
         `${ratio === undefined ? 'not measured' : ratio <= GOAL_RATIO ? 'met' : 'MISSED'})`,
     );
-    const peak = Math.max(first.peakRssKiB, again.peakRssKiB);
-    console.log(
-      `  peak RSS: import ${mb(first.peakRssKiB)}, re-import ${mb(again.peakRssKiB)} (goal < ${GOAL_RSS_MB} MB: ${peak / 1024 < GOAL_RSS_MB ? 'met' : 'MISSED'})`,
-    );
+    console.log(`  re-import / import: ${(againMs / firstMs).toFixed(2)}× (goal ≤ 1: ${againMs <= firstMs ? 'met' : 'MISSED'})`);
+    const peak = Math.max(...firsts.map((x) => x.peakRssKiB), ...agains.map((x) => x.peakRssKiB));
+    const tree = Math.max(...firsts.map((x) => x.peakTreePssKiB), ...agains.map((x) => x.peakTreePssKiB));
+    console.log(`  peak RSS: marketer ${mb(peak)} (goal < ${GOAL_RSS_MB} MB: ${peak / 1024 < GOAL_RSS_MB ? 'met' : 'MISSED'}); with Postgres (sum of Pss) ${mb(tree)}`);
+    console.log(`Load: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     if (process.env.BENCH_DATABASE_URL) {
       // Another's server: leave it as found.

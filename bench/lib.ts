@@ -106,6 +106,8 @@ export interface MeasuredRun {
   samples: [number, number][];
   /** CPU time (user + system) of the process, from /proc every 50 ms: short by at most 50 ms. */
   cpuMs: number;
+  /** Peak proportional set size of the process tree plus `treeRoots` (e.g. Postgres), in KiB. */
+  peakTreePssKiB: number;
   stdout: string;
   stderr: string;
 }
@@ -117,19 +119,24 @@ export interface MeasuredRun {
  */
 export async function runMeasured(
   args: string[],
-  o: { cwd: string; env: NodeJS.ProcessEnv; onSpawn?: (child: ChildProcess) => void },
+  o: { cwd: string; env: NodeJS.ProcessEnv; onSpawn?: (child: ChildProcess) => void; treeRoots?: number[] },
 ): Promise<MeasuredRun> {
   const t0 = performance.now();
+  const reaped0 = reapedChildrenCpuMs();
   // BENCH_NODE_ARGS passes flags to the measured process only (e.g. --trace-gc, --cpu-prof).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   o.onSpawn?.(child);
   let peak = 0;
   let cpuMs = 0;
+  let peakTreePssKiB = 0;
+  let tick = 0;
   const samples: [number, number][] = [];
   const timer = setInterval(() => {
     if (child.pid === undefined) return;
     cpuMs = readCpuMs(child.pid) ?? cpuMs;
+    // Reading smaps of a whole tree costs more than a status line: every 250 ms.
+    if (tick++ % 5 === 0) peakTreePssKiB = Math.max(peakTreePssKiB, treePssKiB([child.pid, ...(o.treeRoots ?? [])]));
     peak = Math.max(peak, readRss(child.pid) ?? 0);
     const now = readCurrentRss(child.pid);
     if (now !== undefined) samples.push([performance.now() - t0, now]);
@@ -142,7 +149,12 @@ export async function runMeasured(
   child.once('exit', () => { ms = performance.now() - t0; });
   const [code] = (await once(child, 'close')) as [number | null];
   clearInterval(timer);
-  return { code, ms, peakRssKiB: peak, samples, stdout, stderr, cpuMs };
+  // Once reaped, the kernel has added the child's whole CPU time to ours (cutime/cstime): exact,
+  // where the 50 ms poll misses the last moments. Only when no other child was reaped meanwhile
+  // would the difference be the child's alone, so it is a check on the poll, not a replacement.
+  const reaped = reapedChildrenCpuMs() - reaped0;
+  if (reaped >= cpuMs && reaped < cpuMs + 1_000) cpuMs = reaped;
+  return { code, ms, peakRssKiB: peak, peakTreePssKiB, samples, stdout, stderr, cpuMs };
 }
 
 /** User + system CPU time of a live process in ms (Linux clock ticks are 10 ms); undefined once it is gone. */
@@ -155,6 +167,88 @@ export function readCpuMs(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU time (user + system, ms) of this process's children that have ended and been reaped. */
+export function reapedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
+}
+
+/** The pids of `root` and all its descendants. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * Memory of process trees as the sum of proportional set sizes (Pss): shared pages, such as
+ * Postgres's shared buffers mapped by every backend, are counted once in total rather than once
+ * per process, which summing RSS would do. In KiB.
+ */
+export function treePssKiB(roots: number[]): number {
+  let kib = 0;
+  for (const pid of new Set(roots.flatMap(processTree))) {
+    try {
+      kib += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return kib;
+}
+
+/**
+ * CPU time (user + system, ms) a process tree has used so far: the root's own and its reaped
+ * children's (Postgres backends that have ended are reaped by the postmaster), plus each live
+ * descendant's. The difference of two readings is what the tree spent in between.
+ */
+export function treeCpuMs(root: number): number {
+  let ms = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ms += (Number(f[11]) + Number(f[12]) + (pid === root ? Number(f[13]) + Number(f[14]) : 0)) * 10;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ms;
+}
+
+/** The postmaster's pid of a running cluster (first line of postmaster.pid in its data folder). */
+export function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The median of a non-empty list. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');

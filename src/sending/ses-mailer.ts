@@ -3,6 +3,7 @@ import https from 'node:https';
 import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describeAwsError, unverifiedSenderError } from './aws-error.js';
+import { fastSendSettings } from './ses-client-settings.js';
 import { mailboxValue, refuseLineBreak, subjectValue } from './headers/header-fields.js';
 import { bareAddress } from './sender-domains.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
@@ -105,6 +106,7 @@ export class SesMailer implements Mailer {
       // SES has no idempotency key and the SDK would retry timeouts by itself, risking a
       // second copy of a mail that was accepted. marketer retries only what proves non-delivery.
       maxAttempts: 1,
+      ...fastSendSettings(),
       requestHandler: new NodeHttpHandler({
         connectionTimeout: 5_000,
         requestTimeout: options.requestTimeoutMs ?? 30_000,
