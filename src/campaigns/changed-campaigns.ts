@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { inputError, MarketerError } from '../errors.js';
+import { readConfined } from './confined-file.js';
 
 const run = promisify(execFile);
 
@@ -181,7 +182,7 @@ async function campaignFilesInScope(root: string, scope: string[] | undefined): 
 async function templateFilesOf(root: string, relFile: string): Promise<string[]> {
   let template: unknown;
   try {
-    const doc: unknown = parseYaml(await readFile(path.join(root, relFile), 'utf8'));
+    const doc: unknown = parseYaml(readTextConfined(path.join(root, relFile), root));
     template = doc && typeof doc === 'object' ? (doc as Record<string, unknown>).template : undefined;
   } catch {
     return [];
@@ -191,7 +192,7 @@ async function templateFilesOf(root: string, relFile: string): Promise<string[]>
   const seen = new Set<string>([first]);
   const queue = [first];
   for (let abs = queue.shift(); abs; abs = queue.shift()) {
-    const text = await readFile(abs, 'utf8').catch(() => '');
+    const text = readTextConfined(abs, root);
     // The same resolution as compileMjml: relative to the including file, .mjml optional.
     for (const m of text.matchAll(INCLUDE)) {
       const resolved = path.resolve(path.dirname(abs), m[1] ?? '');
@@ -205,6 +206,16 @@ async function templateFilesOf(root: string, relFile: string): Promise<string[]>
   return [...seen].map((f) => toRel(root, f));
 }
 
+/**
+ * A file's text if it is a regular file inside the repository (after symlinks) and within the
+ * size limit, else ''. The paths come from a pull request: `template: /dev/zero` or a symlink to
+ * a file outside must cost nothing here (validate then reports them with the reason).
+ */
+function readTextConfined(abs: string, root: string): string {
+  const r = readConfined(abs, root);
+  return r.ok ? r.bytes.toString('utf8') : '';
+}
+
 async function sameCampaignId(root: string, base: string, from: string, to: string): Promise<boolean> {
   const idOf = (text: string | undefined): unknown => {
     try {
@@ -216,7 +227,7 @@ async function sameCampaignId(root: string, base: string, from: string, to: stri
   };
   // `<rev>:./path` is relative to the working directory, like the --relative paths.
   const before = idOf(await git(root, ['show', `${base}:./${from}`]).catch(() => undefined));
-  const after = idOf(await readFile(path.join(root, to), 'utf8').catch(() => undefined));
+  const after = idOf(readTextConfined(path.join(root, to), root) || undefined);
   return before !== undefined && before === after;
 }
 

@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -117,4 +118,29 @@ describe('changedCampaigns', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, campaigns: [{ id: 4, file: 'campaigns/new.yaml' }], changed: { base, campaigns: [{ file: 'campaigns/new.yaml', change: 'added' }], deleted: [] } });
   });
+
+  it('reads no template a pull request points outside the repository or at a device, pipe or huge file', async () => {
+    const { repo } = baseRepo();
+    const outside = mkdtempSync(path.join(tmpdir(), 'marketer-outside-'));
+    // A FIFO blocks a reader forever; /dev/zero never ends; a symlink leads outside.
+    execFileSync('mkfifo', [path.join(outside, 'pipe')]);
+    writeFileSync(path.join(outside, 'secret.mjml'), '<mj-include path="./other.mjml" />');
+    repo.write({
+      'campaigns/zero.yaml': campaign(5, { template: '/dev/zero' }),
+      'campaigns/pipe.yaml': campaign(6, { template: 'templates/pipe.mjml' }),
+      'campaigns/out.yaml': campaign(7, { template: 'templates/out.mjml' }),
+      'campaigns/big.yaml': campaign(8, { template: 'templates/big.mjml' }),
+      'templates/big.mjml': `<mjml><mj-body>${'x'.repeat(2 * 1024 * 1024)}</mj-body></mjml>`,
+    });
+    symlinkSync(path.join(outside, 'pipe'), path.join(repo.dir, 'templates/pipe.mjml'));
+    symlinkSync(path.join(outside, 'secret.mjml'), path.join(repo.dir, 'templates/out.mjml'));
+    const base = repo.commit('add');
+    // A template change makes every unchanged campaign's template and partials be looked at.
+    repo.write({ 'templates/simple.mjml': TEMPLATE.replace('the news', 'our news') }).commit('template');
+    const r = await changedCampaigns({ root: repo.dir, base });
+    expect(summary(r)).toEqual([
+      { relFile: 'campaigns/a.yaml', change: 'template', via: ['templates/simple.mjml'] },
+      { relFile: 'campaigns/old.yaml', change: 'template', via: ['templates/simple.mjml'] },
+    ]);
+  }, 30_000);
 });
