@@ -21,7 +21,6 @@ export interface RecordCampaignResult {
 export async function recordCampaign(db: Kysely<Database>, c: LoadedCampaign, o: { allowChanged?: boolean } = {}): Promise<RecordCampaignResult> {
   const [yamlText, templateText] = await Promise.all([readFile(c.file, 'utf8'), readFile(c.templatePath, 'utf8')]);
   return db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('campaigns').selectAll().where('id', '=', c.id).forUpdate().executeTakeFirst();
     const fields = {
       name: c.name,
       file: c.relFile,
@@ -33,10 +32,13 @@ export async function recordCampaign(db: Kysely<Database>, c: LoadedCampaign, o:
       source_template: templateText,
       updated_at: new Date(),
     };
-    if (!existing) {
-      await trx.insertInto('campaigns').values({ id: c.id, ...fields, status: 'running' }).execute();
-      return { created: true, resumed: false, changedAccepted: false };
-    }
+    // Insert first: two sends of a new campaign at once then meet on its key (the second waits
+    // for the first to commit and finds the row) instead of both seeing no row and the second
+    // failing on a duplicate key.
+    const inserted = await trx.insertInto('campaigns').values({ id: c.id, ...fields, status: 'running' })
+      .onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
+    if (inserted) return { created: true, resumed: false, changedAccepted: false };
+    const existing = await trx.selectFrom('campaigns').selectAll().where('id', '=', c.id).forUpdate().executeTakeFirstOrThrow();
     let changedAccepted = false;
     if (existing.content_hash !== c.contentHash) {
       const started = await sql<{ n: number }>`
