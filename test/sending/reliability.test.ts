@@ -39,7 +39,8 @@ function expectNoDuplicates(addresses: string[]): void {
   expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
 }
 
-describe('send and dispatch under failure', () => {
+// Thousands of real sends through the emulator per test: on a loaded machine that takes minutes.
+describe('send and dispatch under failure', { timeout: 180_000 }, () => {
   it('survives SIGKILL mid-send: after a restart nobody is mailed twice and nobody is lost', async () => {
     await seed(2000);
     const { dir, campaignFile } = makeCampaignRepo();
