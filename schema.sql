@@ -282,3 +282,10 @@ CREATE TABLE IF NOT EXISTS account_stop (
   reason      text NOT NULL,
   stopped_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- audiences
+-- Sunsetting: how many of the audience the last enqueue left out because they received
+-- sunset_min_campaigns mails in sunset_after without an open or click (`stats` shows it). A count,
+-- not ledger rows, so a person sunset today can still receive the campaign on a re-run after
+-- engaging, and every ledger figure means what it meant.
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS sunset_skipped integer;

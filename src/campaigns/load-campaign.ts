@@ -5,6 +5,7 @@ import { DateTime } from 'luxon';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair } from 'yaml';
 import { isValidZone, type Config } from '../config/config.js';
 import { inputError } from '../errors.js';
+import { readAudience } from '../audience/read-audience.js';
 import { hasLineBreak, mailboxProblem } from './addresses.js';
 import { readConfined } from './confined-file.js';
 import { closest, formatProblem, type Problem } from './problems.js';
@@ -17,7 +18,6 @@ import { resolveUnsubscribe } from './unsubscribe-mode.js';
 export const CAMPAIGN_KEYS = [
   'id', 'name', 'subject', 'preheader', 'from', 'reply_to', 'template', 'data', 'audience', 'schedule', 'utm', 'transactional',
 ] as const;
-const AUDIENCE_KEYS = ['tags', 'exclude_tags'];
 const SCHEDULE_KEYS = ['at', 'timezone', 'late', 'late_grace'];
 export const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'];
 const REQUIRED = ['id', 'name', 'subject', 'template'] as const;
@@ -63,7 +63,9 @@ export async function checkCampaigns(paths: string[], config: Config): Promise<C
   const ids = new Map<number, { relFile: string; line: number; col: number }[]>();
   for (const file of files) {
     const result = await readCampaign(file, config);
-    problems.push(...result.problems);
+    // A segment several campaigns name reports its own problems once.
+    const seen = new Set(problems.map(formatProblem));
+    problems.push(...result.problems.filter((p) => !seen.has(formatProblem(p))));
     if (result.id) ids.set(result.id.value, [...(ids.get(result.id.value) ?? []), { relFile: rel(config, file), line: result.id.line, col: result.id.col }]);
     if (result.campaign && result.problems.length === 0) campaigns.push(result.campaign);
     else if (result.draft) drafts.push(result.draft);
@@ -238,18 +240,9 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
     }
   }
 
-  const audience = { tags: [] as string[], excludeTags: [] as string[] };
-  const audienceNode = top.get('audience')?.value;
-  if (audienceNode) {
-    if (!isMap(audienceNode)) at(audienceNode, `"audience" must be a mapping, got ${describe(audienceNode)}`, 'e.g. audience: { tags: [newsletter], exclude_tags: [churned] }');
-    else {
-      const a = fields(audienceNode, AUDIENCE_KEYS, 'audience', at);
-      audience.tags = r.textList(a.get('tags')?.value, 'audience.tags', false) ?? [];
-      audience.excludeTags = r.textList(a.get('exclude_tags')?.value, 'audience.exclude_tags', false) ?? [];
-      const both = audience.tags.filter((t) => audience.excludeTags.includes(t));
-      if (both.length > 0) at(audienceNode, `tag ${both.map((t) => `"${t}"`).join(', ')} is both included and excluded`, 'an excluded tag always wins, so nobody with it would get this');
-    }
-  }
+  const audienceRead = readAudience(top.get('audience')?.value, config, at);
+  problems.push(...audienceRead.problems);
+  const audience = audienceRead.audience;
 
   const schedule = readSchedule(top.get('schedule')?.value, r, at);
 
@@ -274,6 +267,8 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
     else at(transactionalNode, `"transactional" must be true or false, got ${describe(transactionalNode)}`);
   }
 
+  // Sunsetting is for marketing: a receipt goes to everyone who asked for it.
+  if (transactional) audience.sunset = undefined;
   const unsubscribe = resolveUnsubscribe(config, transactional);
   const warnings: string[] = [];
   if (unsubscribe.problem) at(doc.contents, unsubscribe.problem.message, unsubscribe.problem.hint);
@@ -305,6 +300,8 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
     hash.update(sources[0]!.text);
     for (const partial of sources.slice(1)) hash.update(`\0${partial.file}\0`).update(partial.text);
   }
+  // A segment decides who gets the campaign as much as the file does.
+  if (audienceRead.segmentBytes) hash.update(`\0${audience.segmentFile}\0`).update(audienceRead.segmentBytes);
   const tpl = templatePath;
   const sender = from;
   const campaign: LoadedCampaign | undefined =
@@ -361,7 +358,7 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   return { campaign, draft, problems, id: idPos };
 }
 
-type At = (node: YamlNode | null | undefined, message: string, hint?: string) => void;
+export type At = (node: YamlNode | null | undefined, message: string, hint?: string) => void;
 
 /** Every string under data.<path> with a CR or LF, with its YAML node where there is one. */
 function lineBreaksUnder(data: Record<string, unknown>, dataNode: YamlNode, start: string[]): { path: string[]; node: YamlNode | undefined }[] {
@@ -383,7 +380,7 @@ function lineBreaksUnder(data: Record<string, unknown>, dataNode: YamlNode, star
 }
 
 /** The pairs of a mapping by key, reporting unknown keys with the nearest known one. */
-function fields(map: YamlNode, known: readonly string[], where: string, at: At): Map<string, Pair<YamlNode, YamlNode | null>> {
+export function fields(map: YamlNode, known: readonly string[], where: string, at: At): Map<string, Pair<YamlNode, YamlNode | null>> {
   const out = new Map<string, Pair<YamlNode, YamlNode | null>>();
   if (!isMap(map)) return out;
   for (const pair of map.items as Pair<YamlNode, YamlNode | null>[]) {
@@ -398,7 +395,7 @@ function fields(map: YamlNode, known: readonly string[], where: string, at: At):
   return out;
 }
 
-function describe(node: YamlNode | null): string {
+export function describe(node: YamlNode | null): string {
   if (!node) return 'nothing';
   if (isMap(node)) return 'a mapping';
   if (isSeq(node)) return 'a list';

@@ -1,3 +1,5 @@
+import type { AudienceSpec } from '../audience/types.js';
+
 export interface CampaignSchedule {
   /** Wall-clock time; undefined = send as soon as possible. */
   at: { date: string /* YYYY-MM-DD */; time: string /* HH:mm */ } | undefined;
@@ -27,7 +29,8 @@ export interface LoadedCampaign {
   /** The template (first) and every partial it includes, as read and checked when loading. */
   sources: { file: string; text: string }[];
   data: Record<string, unknown>;
-  audience: { tags: string[]; excludeTags: string[] };
+  /** Who gets it: tags, a segment's and the campaign's conditions, sunsetting (src/audience). */
+  audience: AudienceSpec;
   schedule: CampaignSchedule;
   utm: Record<string, string> | undefined;
   transactional: boolean;

@@ -13,7 +13,11 @@ export function formatPlan(p: PlanResult): string {
   say(chalk.bold(`Campaign ${p.campaign}: ${p.name}`) + chalk.dim(`  (${p.file})`));
   const ex = p.excluded;
   lines.push(`Audience: ${plural(p.audience, 'subscriber')}`);
-  say(chalk.dim(`  excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed`), 4);
+  say(chalk.dim(`  excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed${ex.sunset ? `, ${formatNumber(ex.sunset)} sunset` : ''}`), 4);
+  if (p.conditions.length > 0) {
+    say(chalk.dim('  conditions, in order (removed of those the ones above left):'), 4);
+    for (const c of p.conditions) say(`    ${formatNumber(c.removed).padStart(7)} ${c.segment ? `${c.segment}: ` : ''}${c.condition}`, 12);
+  }
   if (p.already_enqueued > 0) {
     say(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status}); sending again would add ${plural(p.would_enqueue, 'new subscriber')} and mail nobody twice.`);
   }

@@ -66,6 +66,10 @@ export interface Config {
   eventsRetentionDays: number | undefined;
   /** Whether email_events uses TimescaleDB (see src/db/timescale-state.ts). */
   timescale: TimescaleSetting;
+  /** Sunsetting for marketing campaigns (src/audience/sunset.ts); undefined: off. */
+  sunset: { seconds: number; text: string; minCampaigns: number } | undefined;
+  /** Campaigns received without an open or click that sunset a subscriber. */
+  sunsetMinCampaigns: number;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'enum' | 'url';
@@ -120,6 +124,8 @@ export const CONFIG_KEYS = {
   events_payload: { kind: 'enum', values: ['none', 'full'] },
   events_retention: { kind: 'string' },
   timescale: { kind: 'enum', values: ['auto', 'off', 'require'] },
+  sunset_after: { kind: 'string' },
+  sunset_min_campaigns: { kind: 'int', min: 1, max: 1000 },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -192,6 +198,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const eventsRetentionDays = retention === undefined ? undefined : parseRetention(retention, problems);
 
   const warmup = readWarmup(values, problems);
+  const sunsetMinCampaigns = num('sunset_min_campaigns') ?? 5;
+  const sunset = readSunset(str('sunset_after'), sunsetMinCampaigns, problems);
   if (problems.length > 0) {
     throw inputError('CONFIG_INVALID', `Invalid configuration${present ? ` in ${file}` : ''}:`, {
       details: problems,
@@ -237,7 +245,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     eventsPayload: (str('events_payload') as 'none' | 'full' | undefined) ?? 'none',
     eventsRetentionDays,
     timescale: (str('timescale') as TimescaleSetting | undefined) ?? 'auto',
+    sunset,
+    sunsetMinCampaigns,
   };
+}
+
+/** `sunset_after`: off (the default) or a period such as 180d (d, h, m, s, as schedule.late_grace). */
+function readSunset(value: string | undefined, minCampaigns: number, problems: string[]): Config['sunset'] {
+  const v = value?.trim().toLowerCase();
+  if (v === undefined || v === 'off' || v === 'none' || v === 'false') return undefined;
+  const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+  let seconds = 0;
+  if (/^(\d{1,6}\s*[smhd]\s*)+$/.test(v)) for (const m of v.matchAll(/(\d+)\s*([smhd])/g)) seconds += Number(m[1]) * units[m[2]!]!;
+  if (seconds <= 0 || seconds > 100 * 365 * 86400) {
+    problems.push(`sunset_after: "${value}" is not a period (e.g. 180d, 90d, or off).`);
+    return undefined;
+  }
+  return { seconds, text: v, minCampaigns };
 }
 
 /**

@@ -51,6 +51,8 @@ export interface CampaignsTable {
   finished_at: Timestamp | null;
   /** Breaker figures when the campaign was last resumed (written in SQL only). */
   breaker_baseline: ColumnType<unknown, never, never>;
+  /** Subscribers of the audience left out by sunsetting at the last enqueue (null: sunsetting off). */
+  sunset_skipped: ColumnType<number | null, never, number | null>;
 }
 
 export interface DeliveriesTable {

@@ -44,6 +44,8 @@ export interface CampaignStats {
   /** Skipped deliveries: late waves (`late: skip`) and recipients suppressed before sending. */
   skipped: number;
   skippedBreakdown: { late: number; suppressed: number };
+  /** Subscribers of the audience that sunsetting left out at the last enqueue (no ledger row); null when it was off. */
+  sunset: number | null;
   queued: number;
   sending: number;
   rates: {
@@ -158,7 +160,7 @@ function foldWaves(groups: GroupRow[]): WaveRow[] {
 export async function campaignStats(db: Kysely<Database>, campaignId: number, options: StatsOptions = {}): Promise<CampaignStats> {
   const tz = options.timezone ?? 'UTC';
   const since = options.since ?? null;
-  const campaign = await db.selectFrom('campaigns').select(['id', 'name', 'status', 'paused_reason']).where('id', '=', campaignId).executeTakeFirst();
+  const campaign = await db.selectFrom('campaigns').select(['id', 'name', 'status', 'paused_reason', 'sunset_skipped']).where('id', '=', campaignId).executeTakeFirst();
   if (!campaign) {
     throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
   }
@@ -257,6 +259,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     unknown: sum((w) => w.unknown),
     skipped,
     skippedBreakdown: { late: skipped - suppressed, suppressed },
+    sunset: campaign.sunset_skipped,
     queued: sum((w) => w.queued),
     sending: sum((w) => w.sending),
     rates,

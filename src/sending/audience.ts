@@ -1,16 +1,15 @@
 import { sql, type RawBuilder } from 'kysely';
+import { audienceExpression } from '../audience/compile-conditions.js';
+import type { AudienceSpec } from '../audience/types.js';
 import type { CampaignSchedule } from '../campaigns/index.js';
 
-export interface Audience {
-  tags: string[];
-  excludeTags: string[];
-}
-
-/** Subscribers (alias `s`) the campaign's tags select, whatever their status. */
-export function matchesAudience(a: Audience): RawBuilder<boolean> {
-  const include = a.tags.length > 0 ? sql`s.tags && ${a.tags}::text[]` : sql`true`;
-  const exclude = a.excludeTags.length > 0 ? sql`NOT (s.tags && ${a.excludeTags}::text[])` : sql`true`;
-  return sql<boolean>`(${include} AND ${exclude})`;
+/**
+ * Subscribers (alias `s`) the campaign's audience selects, whatever their status: tags, the
+ * segment's and the campaign's conditions, and (unless `sunset: false`) sunsetting. One
+ * expression, parameterised throughout (src/audience/compile-conditions.ts).
+ */
+export function matchesAudience(a: AudienceSpec, o: { sunset?: boolean } = {}): RawBuilder<boolean> {
+  return audienceExpression(a, o);
 }
 
 /** True for an address in `suppressions` (alias `s` for subscribers). */

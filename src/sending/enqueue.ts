@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { parse as parseYaml } from 'yaml';
 import type { LoadedCampaign } from '../campaigns/index.js';
 import type { Database } from '../db/types.js';
+import { recordSunsetCount } from '../audience/sunset.js';
 import { inputError } from '../errors.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
 
@@ -70,7 +71,7 @@ function describeChange(oldYaml: string | null, newYaml: string, oldTemplate: st
     lines.push(keys.length > 0 ? `campaign file: ${keys.map((k) => `"${k}"`).join(', ')} changed` : 'campaign file: formatting or comments changed');
   }
   if (oldTemplate !== null && oldTemplate !== newTemplate) lines.push('template: its content changed');
-  if (lines.length === 0) lines.push('a partial the template includes (mj-include) changed');
+  if (lines.length === 0) lines.push('a partial the template includes (mj-include), or the segment the audience names, changed');
   return lines;
 }
 
@@ -109,6 +110,7 @@ export async function enqueueDeliveries(db: Kysely<Database>, c: LoadedCampaign,
       FROM subscribers s
       WHERE s.status = 'active' AND ${matchesAudience(c.audience)} AND NOT ${isSuppressed} ${notQueued}`.execute(trx);
     const added = Number(r.numAffectedRows ?? 0);
+    await recordSunsetCount(trx, c.id, c.audience, isSuppressed);
     if (added > 0) {
       await trx.updateTable('campaigns').set({ status: 'running', finished_at: null, updated_at: new Date() })
         .where('id', '=', c.id).where('status', '=', 'done').execute();

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { DateTime } from 'luxon';
 import { PLACEHOLDER_UNSUBSCRIBE_SECRET, SAMPLE_RECIPIENT, type CompiledCampaign } from '../campaigns/index.js';
+import { audienceFunnel, type FunnelStep } from '../audience/audience-funnel.js';
 import type { Database } from '../db/types.js';
 import { errorMessage } from '../errors.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
@@ -48,7 +49,9 @@ export interface PlanResult {
   file: string;
   /** Eligible subscribers: active, matching the tags, not suppressed. */
   audience: number;
-  excluded: { suppressed: number; unsubscribed: number; bounced: number; complained: number; not_matching: number };
+  excluded: { suppressed: number; unsubscribed: number; bounced: number; complained: number; not_matching: number; sunset: number };
+  /** Each audience condition in order, with how many reachable subscribers it removed. */
+  conditions: FunnelStep[];
   waves: PlanWave[];
   late: number;
   skipped: number;
@@ -73,8 +76,9 @@ export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampa
            count(*) FILTER (WHERE m AND status = 'bounced')::int AS bounced,
            count(*) FILTER (WHERE m AND status = 'complained')::int AS complained,
            count(*) FILTER (WHERE m AND status = 'active' AND sup)::int AS suppressed
-    FROM (SELECT ${matchesAudience(c.audience)} AS m, s.status, ${isSuppressed} AS sup FROM subscribers s) x`.execute(db);
+    FROM (SELECT ${matchesAudience(c.audience, { sunset: false })} AS m, s.status, ${isSuppressed} AS sup FROM subscribers s) x`.execute(db);
   const k = counts.rows[0]!;
+  const conditions = await audienceFunnel(db, c.audience, isSuppressed);
   const waves = await sql<{ fire_at: Date; timezones: string[]; count: number }>`
     SELECT due AS fire_at, array_agg(DISTINCT zone ORDER BY zone) AS timezones, count(*)::int AS count
     FROM (SELECT ${due} AS due, ${waveZoneExpression(c.schedule)} AS zone FROM subscribers s
@@ -101,7 +105,9 @@ export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampa
     name: c.name,
     file: c.relFile,
     audience,
-    excluded: { suppressed: k.suppressed, unsubscribed: k.unsubscribed, bounced: k.bounced, complained: k.complained, not_matching: k.not_matching },
+    excluded: { suppressed: k.suppressed, unsubscribed: k.unsubscribed, bounced: k.bounced, complained: k.complained, not_matching: k.not_matching,
+      sunset: c.audience.sunset ? conditions.at(-1)?.removed ?? 0 : 0 },
+    conditions,
     waves: planWaves,
     late: planWaves.filter((w) => w.late && !w.skipped).reduce((a, w) => a + w.count, 0),
     skipped: planWaves.filter((w) => w.skipped).reduce((a, w) => a + w.count, 0),

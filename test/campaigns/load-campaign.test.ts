@@ -60,7 +60,7 @@ transactional: false
     const c = await loadCampaign(path.join(dir, 'campaigns/a.yaml'), configFor(dir, MARKETING_ENV));
     expect(c.from).toBe('Team <team@example.com>');
     expect(c.schedule).toEqual({ at: undefined, timezone: 'subscriber', late: 'send', lateGraceSeconds: 21600 });
-    expect(c.audience).toEqual({ tags: [], excludeTags: [] });
+    expect(c.audience).toEqual({ tags: [], excludeTags: [], steps: [] });
     expect(c.utm).toBeUndefined();
   });
 

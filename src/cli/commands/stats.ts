@@ -89,6 +89,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
       ['Failed', f(s.failed), ''],
       ['Unknown', f(s.unknown), s.unknown > 0 ? 'timed out; settled by the SES Send event' : ''],
       ['Skipped', f(s.skipped), s.skipped > 0 ? `${f(s.skippedBreakdown.late)} late wave, ${f(s.skippedBreakdown.suppressed)} suppressed` : ''],
+      ...(s.sunset ? [['Sunset', f(s.sunset), 'left out: no open or click in sunset_after']] : []),
       ...(s.queued + s.sending > 0 ? [['Still to send', f(s.queued + s.sending), '']] : []),
     ].map((r) => ['  ' + r[0], ...r.slice(1)])),
   );

@@ -13,6 +13,9 @@ The campaign file (campaigns/*.yaml):
   template: templates/weekly.mjml        required; relative to the folder of marketer.yaml
   data: { hero_url: "https://…" }        campaign variables: {{ data.hero_url }}
   audience: { tags: [newsletter], exclude_tags: [churned] }   default: every active subscriber
+      also where: [{ attribute: plan, in: [pro, team] }, { field: created_at, within: 30d },
+      { engaged_within: 90d }, any: […]], exclude_campaigns: [41], segment: pro-users
+      (segments/pro-users.yaml), sunset_after: 90d | off
   schedule: { at: "2026-12-01 08:00", timezone: subscriber, late: send, late_grace: 6h }
       at: local wall-clock time (omit to send now); timezone: subscriber (each one's own) or
       an IANA zone; late: send | skip a wave that is already late; late_grace: e.g. 6h, 90m
