@@ -67,10 +67,10 @@ CREATE TABLE IF NOT EXISTS campaigns (
 -- The ledger: one row per (campaign, subscriber), never two.
 CREATE TABLE IF NOT EXISTS deliveries (
   id             bigserial PRIMARY KEY,
-  -- No foreign key to campaigns: campaign rows are never deleted, and checking the key for
-  -- each of a million enqueued rows took a third of the enqueue time.
+  -- No foreign keys: checking them for each of a million enqueued rows cost more than anything
+  -- else in the enqueue (below, with the triggers that keep subscriber_id pointing at a row).
   campaign_id    integer NOT NULL,
-  subscriber_id  bigint NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+  subscriber_id  bigint NOT NULL,
   -- The subscriber's wave in UTC, and the zone it was computed in (per-wave reports).
   due_at         timestamptz NOT NULL,
   timezone       text NOT NULL,
@@ -94,16 +94,67 @@ CREATE TABLE IF NOT EXISTS deliveries (
   complained_at  timestamptz,
   unsubscribed_at timestamptz,
   UNIQUE (campaign_id, subscriber_id)
-);
--- The claim walks each running campaign's queued rows in due order. Keyed by campaign first,
--- so a paused campaign's million queued rows are never read past on the way to another's.
+) WITH (fillfactor = 80);
+-- Room on each page for the new versions that events write (delivered_at, opened_at, …: no
+-- indexed column changes), so those updates stay on the page (HOT) and touch no index. At a
+-- full page each one added an entry to every index of the ledger: all but 423 of 51,060 event
+-- updates in a bench run before this setting.
+ALTER TABLE deliveries SET (fillfactor = 80);
+-- Every index here is paid for by each enqueued row, so the ledger has as few as its readers
+-- need. A campaign's rows by status and due time serve the claim (each running campaign's queued
+-- rows in due order: a paused campaign's million queued rows are never read past on the way to
+-- another's), `stats` (statuses per wave counted from the index alone, an index-only scan), the
+-- breakers' "anything queued or sending" and `send --now`'s move of queued rows. It replaces a
+-- partial index on queued rows and one keyed (campaign, zone, status, due): one index instead of
+-- two took about 2 CPU-seconds off enqueueing 1M rows (docs/benchmarks.md).
+CREATE INDEX IF NOT EXISTS deliveries_campaign_status_due_idx ON deliveries (campaign_id, status, due_at, timezone);
 DROP INDEX IF EXISTS deliveries_queued_due_idx;
-CREATE INDEX IF NOT EXISTS deliveries_queued_campaign_due_idx ON deliveries (campaign_id, due_at) WHERE status = 'queued';
--- Lease recovery scans only rows in flight.
+DROP INDEX IF EXISTS deliveries_queued_campaign_due_idx;
+DROP INDEX IF EXISTS deliveries_campaign_wave_idx;
+-- Lease recovery scans only rows in flight; message ids are set only once a mail is sent. Both
+-- are partial, so an enqueue adds nothing to them.
 CREATE INDEX IF NOT EXISTS deliveries_sending_idx ON deliveries (lease_until) WHERE status = 'sending';
 CREATE INDEX IF NOT EXISTS deliveries_message_id_idx ON deliveries (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_subscriber_idx ON deliveries (subscriber_id);
 ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_campaign_id_fkey;
+
+-- deliveries.subscriber_id always names a subscriber, without a foreign key. The foreign key
+-- looked up and row-locked (SELECT … FOR KEY SHARE) the subscriber of every inserted row,
+-- dirtying every subscriber page: 16 s of a 57 s enqueue of 1M rows. Instead: the only writer of
+-- ledger rows, enqueue, selects them from subscribers in the same statement, and nothing may
+-- take a subscriber away afterwards. Subscribers are never deleted (`subscribers forget` empties
+-- the row and keeps it, so every campaign's figures survive), their ids never change, and
+-- subscribers cannot be truncated while the ledger has rows. A refused DELETE cannot race an
+-- enqueue the way a "no deliveries yet" check could, since no DELETE is ever allowed.
+ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_subscriber_id_fkey;
+CREATE OR REPLACE FUNCTION marketer_keep_subscriber() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    IF EXISTS (SELECT 1 FROM deliveries) THEN
+      RAISE EXCEPTION 'subscribers cannot be truncated while deliveries has rows'
+        USING ERRCODE = 'restrict_violation', HINT = 'Truncate deliveries in the same statement: TRUNCATE subscribers, deliveries.';
+    END IF;
+    RETURN NULL;
+  ELSIF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'subscribers are never deleted: the ledger and every campaign''s figures refer to them'
+      USING ERRCODE = 'restrict_violation', HINT = 'Erase a person with "marketer subscribers forget", which empties the row and keeps it.';
+  END IF;
+  RAISE EXCEPTION '%.% cannot change once set', TG_TABLE_NAME, CASE TG_TABLE_NAME WHEN 'subscribers' THEN 'id' ELSE 'subscriber_id' END
+    USING ERRCODE = 'restrict_violation';
+END $$;
+DROP TRIGGER IF EXISTS subscribers_never_deleted ON subscribers;
+CREATE TRIGGER subscribers_never_deleted BEFORE DELETE ON subscribers
+  FOR EACH ROW EXECUTE FUNCTION marketer_keep_subscriber();
+DROP TRIGGER IF EXISTS subscribers_id_fixed ON subscribers;
+CREATE TRIGGER subscribers_id_fixed BEFORE UPDATE OF id ON subscribers
+  FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION marketer_keep_subscriber();
+DROP TRIGGER IF EXISTS subscribers_truncate_with_ledger ON subscribers;
+CREATE TRIGGER subscribers_truncate_with_ledger AFTER TRUNCATE ON subscribers
+  FOR EACH STATEMENT EXECUTE FUNCTION marketer_keep_subscriber();
+DROP TRIGGER IF EXISTS deliveries_subscriber_fixed ON deliveries;
+CREATE TRIGGER deliveries_subscriber_fixed BEFORE UPDATE OF subscriber_id ON deliveries
+  FOR EACH ROW WHEN (OLD.subscriber_id IS DISTINCT FROM NEW.subscriber_id) EXECUTE FUNCTION marketer_keep_subscriber();
 
 -- One row per SES event. `time` is the event's own timestamp (a hypertable's unique indexes
 -- must include it), so re-ingesting a record hits the same (dedupe_key, time).
@@ -176,9 +227,9 @@ CREATE TABLE IF NOT EXISTS campaign_wave_firsts (
   unsubscribed  bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (campaign_id, timezone)
 );
--- Ledger counts per wave and status from the index alone (index-only scan): 1M deliveries in
--- ~150 ms against ~280 ms for a parallel scan of the table, on the 2-core bench machine.
-CREATE INDEX IF NOT EXISTS deliveries_campaign_wave_idx ON deliveries (campaign_id, timezone, status, due_at);
+-- Ledger counts per wave and status come from deliveries_campaign_status_due_idx alone
+-- (index-only scan): 1M deliveries in ~150 ms against ~280 ms for a parallel scan of the table,
+-- on the 2-core bench machine.
 
 -- What `marketer apply` last applied, per branch: the next run sends what changed between this
 -- commit and its HEAD, so a run that was cancelled, failed or never started is caught up by the
@@ -225,9 +276,12 @@ CREATE OR REPLACE FUNCTION marketer_address_hash(address text) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT marketer_keyed(sha256(convert_to(lower(address), 'UTF8')))
 $$;
+-- Without a previous key the planner folds the whole call to NULL (the key block is IMMUTABLE),
+-- so a check against both hashes costs one hash per address, not two.
 CREATE OR REPLACE FUNCTION marketer_address_hash_previous(address text) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT sha256(marketer_previous_key_block(2) || sha256(marketer_previous_key_block(1) || sha256(convert_to(lower(address), 'UTF8'))))
+  SELECT CASE WHEN marketer_previous_key_block(1) IS NULL THEN NULL::bytea
+              ELSE sha256(marketer_previous_key_block(2) || sha256(marketer_previous_key_block(1) || sha256(convert_to(lower(address), 'UTF8')))) END
 $$;
 
 -- Databases written before hashes were keyed hold bare sha256 values: marked 'bare' here (before

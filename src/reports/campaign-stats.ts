@@ -165,7 +165,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
   }
   const sinceTs = since?.toISOString() ?? null;
-  // Without --since, the ledger is read from deliveries_campaign_wave_idx alone (statuses per
+  // Without --since, the ledger is read from deliveries_campaign_status_due_idx alone (statuses per
   // wave) and the first-event counts from campaign_wave_firsts: 1M deliveries in ~150 ms. With
   // --since the first-event columns must be compared, so it is one pass over the campaign's rows,
   // grouped by (zone, status) and folded below (a FILTER per status cost 420 ms on 1M

@@ -24,8 +24,8 @@ export interface ClaimedDelivery {
  *
  * One statement: for each running campaign a LATERAL subquery picks its earliest due rows
  * FOR UPDATE SKIP LOCKED (so concurrent workers each get different rows without waiting on each
- * other), and the UPDATE marks them `sending` with a lease. Walking the partial index
- * (campaign_id, due_at) WHERE status = 'queued' per campaign means a paused campaign's queue is
+ * other), and the UPDATE marks them `sending` with a lease. Walking the index
+ * (campaign_id, status, due_at) from ('queued', earliest) per campaign means a paused campaign's queue is
  * never scanned; a single due_at index read and discarded every row of a paused campaign that
  * came due earlier, on every claim. Rows one campaign locks beyond the outer LIMIT stay queued
  * and are unlocked at commit.
