@@ -1,47 +1,58 @@
 /**
- * SES events: ingest throughput and `marketer stats` latency on plain Postgres.
+ * SES events: ingest throughput, its CPU cost, and `marketer stats` latency on plain Postgres.
  *
- *   node --import tsx bench/events.ts [--events N] [--table N] [--runs N] [--build]
+ *   node --import tsx bench/events.ts [--events N] [--rounds N] [--table N] [--runs N] [--no-stats] [--build]
  *
- * 1. Seeds campaign 42 with 200,000 sent deliveries, writes N (default 1,000,000) SES records as
- *    JSON lines (half raw, half in SNS envelopes: Send, Delivery, Open, Click, bounces,
- *    complaints) and times the built CLI, `marketer events ingest <file> --json`, as a child
- *    process: events/s and peak RSS (VmHWM from /proc/<pid>/status).
- * 2. Fills email_events to --table rows (default 10,000,000) with campaign 43's events generated
- *    in SQL (generate_series; 1,000,000 deliveries), recounts its rollups, VACUUM ANALYZE, then
- *    times `marketer stats 43 --json` end to end (process start, migration check, queries) and
- *    the stats queries alone in-process; median of --runs (default 7).
- * Postgres is a throwaway embedded server under bench/.data (or BENCH_DATABASE_URL's server).
+ * 1. Seeds campaign 42 with 200,000 sent deliveries in a template database and writes N
+ *    (default 1,000,000) SES records as JSON lines (half raw, half in SNS envelopes: Send,
+ *    Delivery, Open, Click, bounces, complaints). Then, --rounds times (default 3), alternately
+ *    (ABAB, the side that goes first swapping each round): `marketer events ingest <file>
+ *    --json` (the built CLI, a child process) and a baseline child process that stores the same
+ *    records with the least any ingest must do (parse each line, and the SNS envelope's
+ *    Message; one INSERT … FROM unnest … ON CONFLICT DO NOTHING per 2,000 records into
+ *    email_events; two batches in flight, as marketer), each into a fresh copy of the template.
+ *    Printed per run and as medians: events/s, CPU-seconds per 1M events of the process and of
+ *    Postgres (all of its processes, from /proc), peak RSS of the process and of the process plus
+ *    Postgres (proportional set sizes, so shared buffers count once).
+ * 2. Re-ingest of the same file into marketer's last database (all duplicates).
+ * 3. Unless --no-stats: fills email_events to --table rows (default 10,000,000) with campaign
+ *    43's events generated in SQL (1,000,000 deliveries), recounts its rollups, VACUUM ANALYZE,
+ *    then times `marketer stats 43 --json` end to end and the stats queries alone in-process;
+ *    median of --runs (default 7).
+ *
+ * Postgres is a throwaway embedded server on a free port under bench/.data, with fsync,
+ * synchronous_commit and full_page_writes off like every bench here (the same for both sides:
+ * durability would only add the disk's noise), or BENCH_DATABASE_URL's server with its own
+ * settings. The server folder and the event file are removed at the end, on error and on Ctrl-C.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import type { Database } from '../src/db/types.js';
 import { campaignStats } from '../src/reports/campaign-stats.js';
 import { recountRollups } from '../src/reports/recount-rollups.js';
+import { CLI, DATA_DIR, ROOT, median, postmasterPid, readCurrentRss, readRss, reapedChildrenCpuMs, treeCpuMs, treePssKiB, withDatabase } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DATA_DIR = path.join(ROOT, 'bench', '.data');
-const PG_DIR = path.join(DATA_DIR, 'pg-events');
-const CLI = path.join(ROOT, 'bin', 'marketer.js');
-const DB_NAME = 'bench_events';
-const GOAL_EVENTS_PER_S = 20_000;
+const PG_DIR = path.join(DATA_DIR, `events-pg-${process.pid}`);
+// BENCH_NODE_ARGS passes flags to the measured marketer ingest only (e.g. --cpu-prof).
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const SEED_DB = 'bench_events_seed';
+const GOAL_EVENTS_PER_S = 25_000;
 const GOAL_STATS_MS = 300;
 const INGEST_DELIVERIES = 200_000;
 const TABLE_DELIVERIES = 1_000_000;
 
-interface Args { events: number; table: number; runs: number; build: boolean }
+interface Args { events: number; rounds: number; table: number; runs: number; stats: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { events: 1_000_000, table: 10_000_000, runs: 7, build: false };
+  const args: Args = { events: 1_000_000, rounds: 3, table: 10_000_000, runs: 7, stats: true };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const num = () => {
@@ -51,10 +62,12 @@ function parseArgs(argv: string[]): Args {
       return n;
     };
     if (a === '--events') args.events = num();
+    else if (a === '--rounds') args.rounds = num();
     else if (a === '--table') args.table = num();
     else if (a === '--runs') args.runs = num();
-    else if (a === '--build') args.build = true;
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--table N] [--runs N] [--build])`);
+    else if (a === '--no-stats') args.stats = false;
+    else if (a === '--build') continue; // lib.ts builds dist/ whenever a source is newer
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--rounds N] [--table N] [--runs N] [--no-stats])`);
   }
   return args;
 }
@@ -116,147 +129,257 @@ async function writeEvents(file: string, n: number, firstDelivery: number): Prom
   await once(out, 'finish');
 }
 
-/** Run the CLI, returning wall time, peak RSS (MB) and stdout. */
-async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; rssMb: number; cpuS: number; stdout: string; stderr: string; code: number | null }> {
+/**
+ * The baseline: the same records stored with the least any ingest must do. Plain CommonJS run
+ * by node itself (no TypeScript loader), so that its CPU compares with the built CLI's.
+ */
+const BASELINE_SOURCE = `
+const { createReadStream } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { createInterface } = require('node:readline');
+const pg = require('pg');
+const [file, url] = process.argv.slice(1);
+const pool = new pg.Pool({ connectionString: url, max: 2 });
+const when = (r) => (r[({ Send: 'send', Delivery: 'delivery', Open: 'open', Click: 'click', Bounce: 'bounce', Complaint: 'complaint', DeliveryDelay: 'deliveryDelay' })[r.eventType]] || {}).timestamp || r.mail.timestamp;
+async function store(rows) {
+  const col = (i) => rows.map((r) => r[i]);
+  const r = await pool.query(\`INSERT INTO email_events (time, dedupe_key, event_type, message_id)
+    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (dedupe_key, time) DO NOTHING\`, [col(0), col(1), col(2), col(3)]);
+  return r.rowCount;
+}
+(async () => {
+  let rows = [];
+  let stored = 0;
+  const inFlight = new Set();
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+    if (!line) continue;
+    const v = JSON.parse(line);
+    const sns = v.Type === 'Notification';
+    const r = sns ? JSON.parse(v.Message) : v;
+    rows.push([when(r), sns ? 'sns:' + v.MessageId : 'sha256:' + createHash('sha256').update(JSON.stringify(r)).digest('hex'), r.eventType, r.mail.messageId]);
+    if (rows.length === 2000) {
+      const p = store(rows).then((n) => { stored += n; inFlight.delete(p); });
+      inFlight.add(p);
+      rows = [];
+      if (inFlight.size >= 2) await Promise.race(inFlight);
+    }
+  }
+  if (rows.length > 0) stored += await store(rows);
+  await Promise.all(inFlight);
+  await pool.end();
+  console.log(JSON.stringify({ ingested: stored }));
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+
+interface Measured {
+  ms: number;
+  /** CPU of the process (user + system), exact: read from this process's reaped-children total. */
+  cpuMs: number;
+  /** CPU of every Postgres process over the same span (backends, writers, autovacuum). */
+  pgCpuMs: number;
+  /** VmHWM of the process. */
+  rssKiB: number;
+  /** Peak of the process's RSS plus Postgres's proportional set size, sampled every 250 ms. */
+  treeKiB: number;
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+/** Run a node child (the CLI, or the baseline's source with -e) and measure it and Postgres. */
+async function measure(nodeArgs: string[], env: NodeJS.ProcessEnv, pgPid: number | undefined): Promise<Measured> {
+  const pg0 = pgPid === undefined ? 0 : treeCpuMs(pgPid);
+  const cpu0 = reapedChildrenCpuMs();
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  let peak = 0;
-  let ticks = 0;
+  let rssKiB = 0;
+  let treeKiB = 0;
+  let tick = 0;
   const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]));
-      // utime + stime (fields 14 and 15, after the parenthesised command name), in 1/100 s.
-      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-      ticks = Math.max(ticks, Number(f[11]) + Number(f[12]));
-    } catch { /* exited */ }
+    if (child.pid === undefined) return;
+    rssKiB = Math.max(rssKiB, readRss(child.pid) ?? 0);
+    if (++tick % 10 === 0 && pgPid !== undefined) treeKiB = Math.max(treeKiB, (readCurrentRss(child.pid) ?? 0) + treePssKiB([pgPid]));
   }, 25);
   const [code] = (await once(child, 'exit')) as [number | null];
+  const ms = performance.now() - started;
   clearInterval(poll);
-  return { ms: performance.now() - started, rssMb: peak / 1024, cpuS: ticks / 100, stdout, stderr, code };
+  // The backends of the child's connections end with it; give the postmaster a moment to reap
+  // them, so that their CPU is in its children's total.
+  await new Promise((r) => setTimeout(r, 300));
+  return { ms, cpuMs: reapedChildrenCpuMs() - cpu0, pgCpuMs: pgPid === undefined ? NaN : treeCpuMs(pgPid) - pg0, rssKiB, treeKiB, stdout, stderr, code };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (args.build || !existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) {
-    const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error('tsc failed');
-  }
   mkdirSync(DATA_DIR, { recursive: true });
+  const file = path.join(DATA_DIR, `events-${process.pid}.jsonl`);
   let server: EmbeddedServer | undefined;
-  let adminUrl = process.env.BENCH_DATABASE_URL;
-  if (!adminUrl) {
-    rmSync(PG_DIR, { recursive: true, force: true });
-    server = await startEmbedded({ dataDir: PG_DIR, port: 55440, database: 'postgres' });
-    adminUrl = server.url;
-  }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DB_NAME}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${DB_NAME}`;
-  const url = u.toString();
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }) });
-  try {
-    const engine = await migrate(db);
-    const version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(db)).rows[0]?.v;
-    console.log(`Postgres ${version} (${engine.engine}); node ${process.version}`);
-
-    // -- 1. ingest ------------------------------------------------------------------------------
-    let t0 = performance.now();
-    await sql`INSERT INTO campaigns (id, name, file, content_hash, status) VALUES (42, 'ingest bench', 'campaigns/42.yaml', 'x', 'done'), (43, 'stats bench', 'campaigns/43.yaml', 'x', 'done')`.execute(db);
-    await sql`
-      INSERT INTO subscribers (email, timezone)
-      SELECT 'user' || g || '@example.com', (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata','UTC'])[1 + g % 4]
-      FROM generate_series(1, ${INGEST_DELIVERIES + TABLE_DELIVERIES}) g`.execute(db);
-    await sql`
-      INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone, status, message_id, sent_at)
-      SELECT 42, s.id, ${iso(AT)}::timestamptz, s.timezone, 'sent', NULL, ${iso(AT)}::timestamptz
-      FROM subscribers s ORDER BY s.id LIMIT ${INGEST_DELIVERIES}`.execute(db);
-    const first = Number((await sql<{ id: string }>`SELECT min(id) AS id FROM deliveries WHERE campaign_id = 42`.execute(db)).rows[0]!.id);
-    await sql`UPDATE deliveries SET message_id = 'bench-' || id WHERE campaign_id = 42`.execute(db);
-    console.log(`seeded ${INGEST_DELIVERIES.toLocaleString('en-US')} deliveries for campaign 42 in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-    const file = path.join(DATA_DIR, `events-${args.events}.jsonl`);
-    t0 = performance.now();
-    await writeEvents(file, args.events, first);
-    console.log(`wrote ${args.events.toLocaleString('en-US')} records (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', NO_COLOR: '1', CI: '1' };
-    const loadBefore = loadavg()[0]!.toFixed(1);
-    const ingest = await timeCli(['events', 'ingest', file, '--json'], env);
-    if (ingest.code !== 0) throw new Error(`ingest failed: ${ingest.stderr}`);
-    const result = JSON.parse(ingest.stdout) as Record<string, number>;
-    const rate = args.events / (ingest.ms / 1000);
-    console.log(`\nmarketer events ingest: ${args.events.toLocaleString('en-US')} records in ${(ingest.ms / 1000).toFixed(1)} s = ${Math.round(rate).toLocaleString('en-US')} events/s, peak RSS ${ingest.rssMb.toFixed(0)} MB ${rate >= GOAL_EVENTS_PER_S ? '(goal ≥ 20,000/s met)' : '(BELOW the 20,000/s goal)'}`);
-    // Wall-clock rates swing with whatever else the machine runs; CPU seconds do not.
-    console.log(`  the marketer process used ${ingest.cpuS.toFixed(1)} CPU-s (${Math.round(args.events / ingest.cpuS).toLocaleString('en-US')} events per CPU-second of Node); load average before/after: ${loadBefore} / ${loadavg()[0]!.toFixed(1)}`);
-    console.log(`  ${JSON.stringify({ ingested: result.ingested, duplicates: result.duplicates, unmatched: result.unmatched, malformed: result.malformed, suppressed: result.suppressed })}`);
-    const again = await timeCli(['events', 'ingest', file, '--json'], env);
-    const dup = JSON.parse(again.stdout) as Record<string, number>;
-    console.log(`re-ingest of the same file: ${(again.ms / 1000).toFixed(1)} s, ingested ${dup.ingested}, duplicates ${dup.duplicates?.toLocaleString('en-US')}`);
-
-    // -- 2. a 10M-row table -----------------------------------------------------------------------
-    const have = Number((await sql<{ n: string }>`SELECT count(*) AS n FROM email_events`.execute(db)).rows[0]!.n);
-    const fill = Math.max(0, args.table - have);
-    t0 = performance.now();
-    await sql`
-      INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone, status, message_id, sent_at, delivered_at, opened_at, clicked_at, bounced_at, complained_at)
-      SELECT 43, s.id, ${iso(AT)}::timestamptz + (s.id % 4) * interval '3 hours', s.timezone,
-        CASE WHEN s.id % 200 = 0 THEN 'failed' WHEN s.id % 150 = 0 THEN 'skipped' ELSE 'sent' END, 'm43-' || s.id, ${iso(AT)}::timestamptz,
-        CASE WHEN s.id % 50 <> 0 THEN ${iso(AT)}::timestamptz + interval '5 seconds' END,
-        CASE WHEN s.id % 3 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 7200) * interval '1 second' END,
-        CASE WHEN s.id % 12 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 9000) * interval '1 second' END,
-        CASE WHEN s.id % 50 = 0 THEN ${iso(AT)}::timestamptz + interval '6 seconds' END,
-        CASE WHEN s.id % 2000 = 0 THEN ${iso(AT)}::timestamptz + interval '1 hour' END
-      FROM subscribers s ORDER BY s.id OFFSET ${INGEST_DELIVERIES}`.execute(db);
-    const d43 = Number((await sql<{ id: string }>`SELECT min(id) AS id FROM deliveries WHERE campaign_id = 43`.execute(db)).rows[0]!.id);
-    // Per 10 events: 1 Delivery, 6 Open, 2 Click, 1 Bounce; over 3 days.
-    await sql`
-      INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, bounce_type, bounce_subtype, link)
-      SELECT ${iso(AT)}::timestamptz + (g % 259200) * interval '1 second', 'gen:' || g,
-        (ARRAY['Delivery','Open','Open','Open','Click','Open','Open','Click','Open','Bounce'])[1 + g % 10],
-        43, ${d43} + g % ${TABLE_DELIVERIES}, 'm43-' || g % ${TABLE_DELIVERIES},
-        CASE WHEN g % 10 = 9 THEN (CASE WHEN g % 30 = 9 THEN 'Permanent' ELSE 'Transient' END) END,
-        CASE WHEN g % 10 = 9 THEN 'General' END,
-        CASE WHEN g % 10 IN (4, 7) THEN 'https://example.com/article/' || (g % 15) || '?utm_source=marketer' END
-      FROM generate_series(1, ${fill}) g`.execute(db);
-    console.log(`\nfilled email_events to ${(have + fill).toLocaleString('en-US')} rows (campaign 43: ${fill.toLocaleString('en-US')} events, ${TABLE_DELIVERIES.toLocaleString('en-US')} deliveries) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    t0 = performance.now();
-    await recountRollups(db, 43);
-    console.log(`recounted campaign 43's rollups in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    await sql`VACUUM ANALYZE`.execute(db);
-
-    const cli: number[] = [];
-    const inProcess: number[] = [];
-    for (let i = 0; i < args.runs; i++) {
-      const r = await timeCli(['stats', '43', '--json', '--tz', 'Europe/Berlin'], env);
-      if (r.code !== 0) throw new Error(`stats failed: ${r.stderr}`);
-      cli.push(r.ms);
-      const s = performance.now();
-      await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
-      inProcess.push(performance.now() - s);
+  let db: Kysely<Database> | undefined;
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await db?.destroy().catch(() => undefined);
+    rmSync(file, { force: true });
+    if (server) {
+      await server.stop().catch(() => undefined);
+      rmSync(PG_DIR, { recursive: true, force: true });
     }
-    const s43 = await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
-    const bare = await timeCli(['--version'], env);
-    console.log(`\nmarketer stats 43 (${(s43.opens.total + s43.clicks.total).toLocaleString('en-US')} opens+clicks, ${s43.recipients.toLocaleString('en-US')} recipients, ${s43.timeline.length} hours):`);
-    console.log(`  queries in-process: median ${median(inProcess).toFixed(0)} ms of ${args.runs} (${inProcess.map((x) => x.toFixed(0)).join(', ')}) ${median(inProcess) < GOAL_STATS_MS ? '(goal < 300 ms met)' : '(ABOVE the 300 ms goal)'}`);
-    console.log(`  whole CLI process:  median ${median(cli).toFixed(0)} ms of ${args.runs} (${cli.map((x) => x.toFixed(0)).join(', ')}); "marketer --version" alone takes ${bare.ms.toFixed(0)} ms`);
-  } finally {
-    await db.destroy();
-    await server?.stop();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: removing the bench's server folder and event file…`);
+      void cleanup().finally(() => process.exit(130));
+    });
   }
+  try {
+    let adminUrl = process.env.BENCH_DATABASE_URL;
+    let pgPid: number | undefined;
+    if (!adminUrl) {
+      server = await startEmbedded({
+        dataDir: PG_DIR, port: await freePort(), database: 'postgres',
+        settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+      });
+      adminUrl = server.url;
+      pgPid = postmasterPid(PG_DIR);
+    }
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    const copy = async (name: string) => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE ${SEED_DB}`);
+      await admin.query('CHECKPOINT');
+      return withDatabase(adminUrl!, name);
+    };
+    await admin.query(`DROP DATABASE IF EXISTS ${SEED_DB} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${SEED_DB}`);
+    const seedUrl = withDatabase(adminUrl, SEED_DB);
+    const seedDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: seedUrl, max: 1 }) }) });
+    let first: number;
+    try {
+      const engine = await migrate(seedDb);
+      const version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(seedDb)).rows[0]?.v;
+      console.log(`Postgres ${version} (${engine.engine}${server ? ', embedded, fsync off' : ', BENCH_DATABASE_URL'}); node ${process.version}; load average ${loadavg()[0]!.toFixed(1)}`);
+      const t0 = performance.now();
+      await sql`INSERT INTO campaigns (id, name, file, content_hash, status) VALUES (42, 'ingest bench', 'campaigns/42.yaml', 'x', 'done')`.execute(seedDb);
+      await sql`
+        INSERT INTO subscribers (email, timezone)
+        SELECT 'user' || g || '@example.com', (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata','UTC'])[1 + g % 4]
+        FROM generate_series(1, ${INGEST_DELIVERIES}) g`.execute(seedDb);
+      await sql`
+        INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone, status, message_id, sent_at)
+        SELECT 42, s.id, ${iso(AT)}::timestamptz, s.timezone, 'sent', NULL, ${iso(AT)}::timestamptz
+        FROM subscribers s ORDER BY s.id`.execute(seedDb);
+      first = Number((await sql<{ id: string }>`SELECT min(id) AS id FROM deliveries WHERE campaign_id = 42`.execute(seedDb)).rows[0]!.id);
+      await sql`UPDATE deliveries SET message_id = 'bench-' || id WHERE campaign_id = 42`.execute(seedDb);
+      await sql`VACUUM ANALYZE`.execute(seedDb);
+      console.log(`seeded ${INGEST_DELIVERIES.toLocaleString('en-US')} deliveries for campaign 42 in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } finally {
+      await seedDb.destroy();
+    }
+
+    let t0 = performance.now();
+    await writeEvents(file, args.events, first);
+    console.log(`wrote ${args.events.toLocaleString('en-US')} records (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+
+    const envFor = (url: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', NO_COLOR: '1', CI: '1' });
+    const perM = (ms: number) => ((ms / 1000) * 1e6) / args.events;
+    const runs: { side: 'marketer' | 'baseline'; m: Measured; load: number }[] = [];
+    let marketerUrl = '';
+    for (let round = 1; round <= args.rounds; round++) {
+      const order = round % 2 === 1 ? (['marketer', 'baseline'] as const) : (['baseline', 'marketer'] as const);
+      for (const side of order) {
+        const url = await copy(side === 'marketer' ? 'bench_events_marketer' : 'bench_events_baseline');
+        if (side === 'marketer') marketerUrl = url;
+        const load = loadavg()[0]!;
+        const m = side === 'marketer'
+          ? await measure([...NODE_ARGS, CLI, 'events', 'ingest', file, '--json'], envFor(url), pgPid)
+          : await measure(['-e', BASELINE_SOURCE, file, url], envFor(url), pgPid);
+        if (m.code !== 0) throw new Error(`${side} ingest failed: ${m.stderr}`);
+        const stored = (JSON.parse(m.stdout) as { ingested: number }).ingested;
+        if (stored !== args.events) throw new Error(`${side} stored ${stored} of ${args.events} events`);
+        runs.push({ side, m, load });
+        console.log(`round ${round}  ${side.padEnd(8)}  ${Math.round(args.events / (m.ms / 1000)).toLocaleString('en-US').padStart(7)} events/s  CPU per 1M events: process ${perM(m.cpuMs).toFixed(1).padStart(5)} s, Postgres ${perM(m.pgCpuMs).toFixed(1).padStart(5)} s  peak RSS ${(m.rssKiB / 1024).toFixed(0)} MB, with Postgres ${(m.treeKiB / 1024).toFixed(0)} MB  (load ${load.toFixed(1)})`);
+      }
+    }
+    const med = (side: string, f: (m: Measured) => number) => median(runs.filter((r) => r.side === side).map((r) => f(r.m)));
+    console.log('');
+    for (const side of ['marketer', 'baseline']) {
+      const rate = args.events / (med(side, (m) => m.ms) / 1000);
+      const cpu = perM(med(side, (m) => m.cpuMs));
+      const pgCpu = perM(med(side, (m) => m.pgCpuMs));
+      console.log(`${side.padEnd(8)}  median ${Math.round(rate).toLocaleString('en-US')} events/s${side === 'marketer' ? ` (goal ≥ ${GOAL_EVENTS_PER_S.toLocaleString('en-US')}/s on a quiet machine: ${rate >= GOAL_EVENTS_PER_S ? 'met' : 'MISSED'})` : ''}; CPU-s per 1M events: process ${cpu.toFixed(1)}, Postgres ${pgCpu.toFixed(1)}, together ${(cpu + pgCpu).toFixed(1)}; peak RSS ${(med(side, (m) => m.rssKiB) / 1024).toFixed(0)} MB, with Postgres ${(med(side, (m) => m.treeKiB) / 1024).toFixed(0)} MB`);
+    }
+    const ratio = (med('marketer', (m) => m.cpuMs + m.pgCpuMs)) / (med('baseline', (m) => m.cpuMs + m.pgCpuMs));
+    console.log(`marketer / baseline: ${ratio.toFixed(2)}× the CPU (process + Postgres) for the same events`);
+
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: marketerUrl, max: 4 }) }) });
+    const again = await measure([CLI, 'events', 'ingest', file, '--json'], envFor(marketerUrl), pgPid);
+    const dup = JSON.parse(again.stdout) as Record<string, number>;
+    console.log(`\nre-ingest of the same file: ${(again.ms / 1000).toFixed(1)} s, ingested ${dup.ingested}, duplicates ${dup.duplicates?.toLocaleString('en-US')}; CPU per 1M: process ${perM(again.cpuMs).toFixed(1)} s, Postgres ${perM(again.pgCpuMs).toFixed(1)} s`);
+    await admin.end();
+    if (args.stats) await statsBench(db, args, envFor(marketerUrl));
+  } finally {
+    await cleanup();
+  }
+}
+
+/** Part 3: `marketer stats` on a campaign with 9M of 10M events. */
+async function statsBench(db: Kysely<Database>, args: Args, env: NodeJS.ProcessEnv): Promise<void> {
+  await sql`INSERT INTO campaigns (id, name, file, content_hash, status) VALUES (43, 'stats bench', 'campaigns/43.yaml', 'x', 'done')`.execute(db);
+  const have = Number((await sql<{ n: string }>`SELECT count(*) AS n FROM email_events`.execute(db)).rows[0]!.n);
+  const fill = Math.max(0, args.table - have);
+  let t0 = performance.now();
+  await sql`
+    INSERT INTO subscribers (email, timezone)
+    SELECT 'stats' || g || '@example.com', (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata','UTC'])[1 + g % 4]
+    FROM generate_series(1, ${TABLE_DELIVERIES}) g`.execute(db);
+  await sql`
+    INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone, status, message_id, sent_at, delivered_at, opened_at, clicked_at, bounced_at, complained_at)
+    SELECT 43, s.id, ${iso(AT)}::timestamptz + (s.id % 4) * interval '3 hours', s.timezone,
+      CASE WHEN s.id % 200 = 0 THEN 'failed' WHEN s.id % 150 = 0 THEN 'skipped' ELSE 'sent' END, 'm43-' || s.id, ${iso(AT)}::timestamptz,
+      CASE WHEN s.id % 50 <> 0 THEN ${iso(AT)}::timestamptz + interval '5 seconds' END,
+      CASE WHEN s.id % 3 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 7200) * interval '1 second' END,
+      CASE WHEN s.id % 12 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 9000) * interval '1 second' END,
+      CASE WHEN s.id % 50 = 0 THEN ${iso(AT)}::timestamptz + interval '6 seconds' END,
+      CASE WHEN s.id % 2000 = 0 THEN ${iso(AT)}::timestamptz + interval '1 hour' END
+    FROM subscribers s WHERE s.email LIKE 'stats%' ORDER BY s.id`.execute(db);
+  const d43 = Number((await sql<{ id: string }>`SELECT min(id) AS id FROM deliveries WHERE campaign_id = 43`.execute(db)).rows[0]!.id);
+  // Per 10 events: 1 Delivery, 6 Open, 2 Click, 1 Bounce; over 3 days.
+  await sql`
+    INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, bounce_type, bounce_subtype, link)
+    SELECT ${iso(AT)}::timestamptz + (g % 259200) * interval '1 second', 'gen:' || g,
+      (ARRAY['Delivery','Open','Open','Open','Click','Open','Open','Click','Open','Bounce'])[1 + g % 10],
+      43, ${d43} + g % ${TABLE_DELIVERIES}, 'm43-' || g % ${TABLE_DELIVERIES},
+      CASE WHEN g % 10 = 9 THEN (CASE WHEN g % 30 = 9 THEN 'Permanent' ELSE 'Transient' END) END,
+      CASE WHEN g % 10 = 9 THEN 'General' END,
+      CASE WHEN g % 10 IN (4, 7) THEN 'https://example.com/article/' || (g % 15) || '?utm_source=marketer' END
+    FROM generate_series(1, ${fill}) g`.execute(db);
+  console.log(`\nfilled email_events to ${(have + fill).toLocaleString('en-US')} rows (campaign 43: ${fill.toLocaleString('en-US')} events, ${TABLE_DELIVERIES.toLocaleString('en-US')} deliveries) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  t0 = performance.now();
+  await recountRollups(db, 43);
+  console.log(`recounted campaign 43's rollups in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  await sql`VACUUM ANALYZE`.execute(db);
+
+  const cli: number[] = [];
+  const inProcess: number[] = [];
+  for (let i = 0; i < args.runs; i++) {
+    const r = await measure([CLI, 'stats', '43', '--json', '--tz', 'Europe/Berlin'], env, undefined);
+    if (r.code !== 0) throw new Error(`stats failed: ${r.stderr}`);
+    cli.push(r.ms);
+    const s = performance.now();
+    await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
+    inProcess.push(performance.now() - s);
+  }
+  const s43 = await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
+  const bare = await measure([CLI, '--version'], env, undefined);
+  console.log(`\nmarketer stats 43 (${(s43.opens.total + s43.clicks.total).toLocaleString('en-US')} opens+clicks, ${s43.recipients.toLocaleString('en-US')} recipients, ${s43.timeline.length} hours):`);
+  console.log(`  queries in-process: median ${median(inProcess).toFixed(0)} ms of ${args.runs} (${inProcess.map((x) => x.toFixed(0)).join(', ')}) ${median(inProcess) < GOAL_STATS_MS ? '(goal < 300 ms met)' : '(ABOVE the 300 ms goal)'}`);
+  console.log(`  whole CLI process:  median ${median(cli).toFixed(0)} ms of ${args.runs} (${cli.map((x) => x.toFixed(0)).join(', ')}); "marketer --version" alone takes ${bare.ms.toFixed(0)} ms`);
 }
 
 main().catch((err: unknown) => {
