@@ -106,7 +106,12 @@ export function planSummary(o: PlanSummaryInput): string {
   for (const p of o.plans) {
     lines.push(`### Campaign ${p.campaign}: ${md(p.name)}`, '', `${code(p.file)}`, '');
     const ex = p.excluded;
-    lines.push(`**Audience: ${plural(p.audience, 'subscriber')}** (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed)`, '');
+    lines.push(`**Audience: ${plural(p.audience, 'subscriber')}** (excluded: ${formatNumber(ex.not_matching)} not matching tags, ${formatNumber(ex.unsubscribed)} unsubscribed, ${formatNumber(ex.bounced)} bounced, ${formatNumber(ex.complained)} complained, ${formatNumber(ex.suppressed)} suppressed${ex.sunset ? `, ${formatNumber(ex.sunset)} sunset` : ''})`, '');
+    if (p.conditions.length > 0) {
+      lines.push('| removed | left | condition |', '| ---: | ---: | --- |');
+      for (const c of p.conditions) lines.push(`| ${formatNumber(c.removed)} | ${formatNumber(c.remaining)} | ${md(`${c.segment ? `${c.segment}: ` : ''}${c.condition}`)} |`);
+      lines.push('');
+    }
     if (p.already_enqueued > 0) {
       lines.push(`Already enqueued: ${formatNumber(p.already_enqueued)} (status ${p.status ?? 'unknown'}); sending again adds ${formatNumber(p.would_enqueue)} and mails nobody twice.`, '');
     }

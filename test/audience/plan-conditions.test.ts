@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +52,8 @@ async function expected(): Promise<number[]> {
 describe('plan explains the audience', () => {
   it('lists each condition with how many it removed and the audience that is left (--json)', async () => {
     const dir = project({ 'templates/t.mjml': TEMPLATE, 'campaigns/c.yaml': campaignYaml(AUDIENCE), 'segments/pro-users.yaml': SEGMENT });
-    const r = await runCli(['plan', path.join(dir, 'campaigns/c.yaml'), '--json'], { cwd: dir, env: { ...MARKETING_ENV, MARKETER_TRANSPORT: 'outbox', DATABASE_URL: t.url } });
+    const summary = path.join(dir, 'summary.md');
+    const r = await runCli(['plan', path.join(dir, 'campaigns/c.yaml'), '--json', '--summary', summary], { cwd: dir, env: { ...MARKETING_ENV, MARKETER_TRANSPORT: 'outbox', DATABASE_URL: t.url } });
     expect(r.code, r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout);
     const left = await expected();
@@ -64,6 +66,8 @@ describe('plan explains the audience', () => {
       { condition: 'exclude_tags [churned]', removed: left[2]! - left[3]!, remaining: left[3] },
       { condition: 'timezone starts_with Europe/', removed: left[3]! - left[4]!, remaining: left[4] },
     ]);
+    // The pull request's summary has the same rows.
+    expect(readFileSync(summary, 'utf8')).toContain(`| ${left[0]! - left[1]!} | ${left[1]} | pro-users: attribute plan in \\[pro, team\\] |`);
     expect(plan.excluded).toMatchObject({ not_matching: 46 - left.at(-1)! - 1, unsubscribed: 1, sunset: 0 });
   });
 
