@@ -2,7 +2,8 @@
  * bench/audience: the audience query of a 1M-subscriber list with three conditions (an attribute
  * in a list, a numeric attribute compared as a number, a time-zone prefix) on top of the tag,
  * against the tags-only audience of the same list (the baseline), alternating ABAB in one run
- * so both see the same machine load. Prints each query's median and best time, the EXPLAIN
+ * so both see the same machine load. Prints each query's median and best time, the Postgres
+ * backend's CPU time for each on one core (what load does not stretch), the EXPLAIN
  * (ANALYZE) plan of the conditions query, the plan command's per-condition counts, and `uptime`.
  *
  *   node --import tsx bench/audience.ts [--rows 1000000] [--rounds 5]
@@ -26,7 +27,7 @@ import { addressHashKeys, sessionOptions } from '../src/db/address-hash.js';
 import { freePort, startEmbedded } from '../src/db/embedded.js';
 import type { Database } from '../src/db/types.js';
 import { isSuppressed, matchesAudience } from '../src/sending/audience.js';
-import { DATA_DIR, ROOT, argValue, benchDb, freshDatabase, int } from './lib.js';
+import { DATA_DIR, ROOT, argValue, benchDb, freshDatabase, int, readCpuMs } from './lib.js';
 
 const argv = process.argv.slice(2);
 const ROWS = Number(argValue(argv, '--rows') ?? 1_000_000);
@@ -120,6 +121,25 @@ async function main(): Promise<void> {
       line('A tags: [newsletter] (baseline)', counts.baseline, a);
       line('B tags + plan in, seats gte 5, Europe/', counts.conditions, b);
       console.log(`B/A: ${(median(b) / median(a)).toFixed(2)}× the tags-only query; under 1 s: ${median(b) < 1000 ? 'yes' : 'NO'}`);
+
+      // The same queries on one core (no parallel workers), as CPU time of the Postgres backend
+      // from /proc: the machine's load stretches wall time, far less the CPU a query needs.
+      await sql`SET max_parallel_workers_per_gather = 0`.execute(db);
+      const pid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]!.pid;
+      const cpuOf = async (x: AudienceSpec) => {
+        const before = readCpuMs(pid) ?? 0;
+        await countQuery(x).execute(db);
+        return (readCpuMs(pid) ?? 0) - before;
+      };
+      const ca: number[] = [];
+      const cb: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        ca.push(await cpuOf(baseline));
+        cb.push(await cpuOf(conditions));
+      }
+      await sql`RESET max_parallel_workers_per_gather`.execute(db);
+      console.log(`\nOne core (max_parallel_workers_per_gather = 0), Postgres backend CPU, median of ${ROUNDS} (ABAB); ${uptime()}`);
+      console.log(`  A ${median(ca)} CPU-ms, B ${median(cb)} CPU-ms: B/A ${(median(cb) / Math.max(1, median(ca))).toFixed(2)}×; B under 1 CPU-s: ${median(cb) < 1000 ? 'yes' : 'NO'}`);
 
       const e = await timed(db, conditions, enqueueQuery);
       console.log(`B as enqueue selects it (also checking suppression): ${e.ms.toFixed(0)} ms for ${int(e.n)}`);
