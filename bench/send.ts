@@ -1,9 +1,9 @@
 /**
  * bench/send: `marketer send --now` of N subscribers through a local SES v2 endpoint
  * (aws-ses-v2-local), against a bare loop of SendEmailCommand calls at the same concurrency to
- * the same endpoint (the ceiling), in alternating rounds, plus the time to enqueue 1M deliveries.
+ * the same endpoint (the ceiling), in alternating rounds. Enqueue at 1M: bench/enqueue.ts.
  *
- *   node --import tsx bench/send.ts [--rows 20000] [--rounds 3] [--concurrency 16] [--enqueue-rows 1000000] [--stub]
+ *   node --import tsx bench/send.ts [--rows 20000] [--rounds 3] [--concurrency 16] [--stub]
  *
  * Each round sends N and N/10 subscribers (marketer's CPU per mail is the difference over the
  * difference) and runs the bare loop with the SDK's default settings and with marketer's client
@@ -21,16 +21,10 @@ import http from 'node:http';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import pLimit from 'p-limit';
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { sql } from 'kysely';
 import { compileCampaign, loadCampaign } from '../src/campaigns/index.js';
-import { addressHashKeys, sessionOptions } from '../src/db/address-hash.js';
 import { loadConfig } from '../src/config/config.js';
 import { freePort, startEmbedded } from '../src/db/embedded.js';
-import type { Database } from '../src/db/types.js';
-import { enqueueDeliveries, recordCampaign } from '../src/sending/enqueue.js';
 import { DATA_DIR, ROOT, argValue, benchDb, freshDatabase, int, mb, median, postmasterPid, runMeasured, secs } from './lib.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -39,7 +33,6 @@ const ROWS = Number(argValue(argv, '--rows') ?? 20_000);
 const SMALL = Math.max(200, Math.round(ROWS / 10));
 const ROUNDS = Number(argValue(argv, '--rounds') ?? 3);
 const CONCURRENCY = Number(argValue(argv, '--concurrency') ?? 16);
-const ENQUEUE_ROWS = Number(argValue(argv, '--enqueue-rows') ?? 1_000_000);
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kathmandu', 'Pacific/Chatham', 'America/St_Johns', 'Asia/Tokyo', 'Australia/Adelaide'];
 const STUB = argv.includes('--stub');
 // Per run, so two runs at once do not share (and drop) each other's databases.
@@ -205,19 +198,6 @@ async function main(): Promise<void> {
     console.log(`  bare loop, stock SDK   ${stockCpu.toFixed(3)} ms; marketer / loop ${(marginal / stockCpu).toFixed(2)}× (goal <= 1.10×: ${marginal <= stockCpu * 1.1 ? 'met' : 'MISSED'})`);
     console.log(`  bare loop, marketer's client settings ${tunedCpu.toFixed(3)} ms; marketer / that loop ${(marginal / tunedCpu).toFixed(2)}×`);
     console.log(`Load: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-
-    // 3. Enqueue time for ENQUEUE_ROWS subscribers (one INSERT … SELECT).
-    const url2 = await freshDatabase(server.url, 'bench_enqueue');
-    await seed(url2, ENQUEUE_ROWS);
-    const db2 = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url2, max: 2, options: sessionOptions(addressHashKeys(config)) }) }) });
-    const campaign = await loadCampaign(path.join(ROOT, 'campaigns/weekly.yaml'), { ...config, databaseUrl: url2 });
-    await recordCampaign(db2, campaign);
-    const e0 = performance.now();
-    const enqueued = await enqueueDeliveries(db2, campaign, new Date());
-    const enqueueMs = performance.now() - e0;
-    await db2.destroy();
-
-    console.log(`enqueue ${int(enqueued)} deliveries  ${secs(enqueueMs)} (goal ≤ 10 s: ${enqueueMs <= 10_000 ? 'met' : 'MISSED'})`);
   } finally {
     clearInterval(clearTimer);
     rmSync(messageFile, { force: true });
