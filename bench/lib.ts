@@ -37,6 +37,9 @@ export function ensureBuilt(): void {
   process.stderr.write('Building dist/ (sources are newer) …\n');
   const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error('tsc failed: the benches need a build of the current sources');
+  // The one-file bundles of the start-up path (scripts/bundle.mjs), as npm run build makes them.
+  const b = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('scripts/bundle.mjs failed');
 }
 ensureBuilt();
 

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// CommonJS (bin/package.json says so): a CommonJS entry starts without Node's ES module loader,
+// which --version never needs; the CLI itself (dist/, ES modules) is imported below.
+'use strict';
 // The AWS SDK warns on every run that its 2027 releases will need Node 22; the
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -13,11 +16,11 @@ for (const stream of [process.stdout, process.stderr]) {
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Answered from package.json alone: no CLI code to load for it.
-  const { readFileSync } = await import('node:fs');
-  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  const { readFileSync } = require('node:fs');
+  const path = require('node:path');
+  process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
 } else {
-  const { main } = await import('../dist/cli/main.js');
-  main(process.argv).then(
+  import('../dist/cli/main.js').then(({ main }) => main(process.argv)).then(
     (code) => { process.exitCode = code; },
     (err) => { console.error(err); process.exitCode = 1; },
   );

@@ -44,7 +44,9 @@ Postgres (unset: an embedded one in .marketer/).`,
   const wanted = argv ? requestedCommand(argv.slice(2)) : undefined;
   const single = commandModules.find((c) => c.name === wanted);
   const versionOnly = !wanted && argv !== undefined && (argv.includes('-V') || argv.includes('--version'));
-  for (const c of single ? [single] : versionOnly ? [] : commandModules) (await c.load())(program);
+  // Loaded together (the loader reads and compiles them side by side), registered in order.
+  const registers = await Promise.all((single ? [single] : versionOnly ? [] : commandModules).map((c) => c.load()));
+  for (const register of registers) register(program);
   program.commands.forEach(function exitOverride(c: Command) {
     c.exitOverride();
     c.commands.forEach(exitOverride);

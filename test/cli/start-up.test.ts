@@ -1,0 +1,105 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { REPO, runCli } from '../helpers/cli.js';
+
+const version = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+const COMMANDS = ['init', 'import', 'subscribers', 'validate', 'preview', 'doctor', 'plan', 'send', 'apply', 'dispatch', 'events', 'stats', 'report', 'serve', 'db'];
+
+describe('the quick answers', () => {
+  it('--version and -V print the package version and nothing else', async () => {
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+      expect(r.stderr).toBe('');
+    }
+    // With a global option before it, commander answers it the same way.
+    const r = await runCli(['-q', '--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${version}\n`);
+  });
+
+  it('--help lists every command, in the order of the work, within 80 columns', async () => {
+    const r = await runCli(['--help'], { env: { COLUMNS: '80' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const section = r.stdout.slice(r.stdout.indexOf('\nCommands:\n'), r.stdout.indexOf('\nExamples:\n'));
+    const listed = [...section.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
+    expect(listed.filter((c) => c !== 'help')).toEqual(COMMANDS);
+    expect(r.stdout).toContain('Usage: marketer [options] [command]');
+    expect(r.stdout).toContain('$ marketer stats 42');
+    expect(r.stdout.split('\n').filter((l) => [...l].length > 80)).toEqual([]);
+    // `marketer help` is the same page.
+    expect((await runCli(['help'], { env: { COLUMNS: '80' } })).stdout).toBe(r.stdout);
+  });
+
+  it('a command\'s help shows its options and examples', async () => {
+    const r = await runCli(['stats', '--help'], { env: { COLUMNS: '80' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: marketer stats \[options\] \[campaign\]/);
+    expect(r.stdout).toContain('--since <when>');
+    expect(r.stdout).toContain('$ marketer stats 42 --json | jq .rates');
+    expect((await runCli(['help', 'stats'], { env: { COLUMNS: '80' } })).stdout).toBe(r.stdout);
+  });
+});
+
+describe('errors keep their form and exit codes', () => {
+  it('an unknown command or option is a usage error (2) with the help after it', async () => {
+    const unknown = await runCli(['stat', '1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("error: unknown command 'stat'");
+    expect(unknown.stderr).toContain('(Did you mean stats?)');
+    const option = await runCli(['stats', '--nope']);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain("error: unknown option '--nope'");
+  });
+
+  it('a command\'s own error is printed with its hint, or as JSON with --json, and exits 2', async () => {
+    const r = await runCli(['stats', 'no-such-campaign.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('error "no-such-campaign.yaml" is neither a campaign id nor a readable campaign file.');
+    expect(r.stderr).toContain('hint Pass the numeric id (marketer stats 42)');
+    const json = await runCli(['stats', 'no-such-campaign.yaml', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'CAMPAIGN_REF', details: [], hint: expect.stringContaining('marketer stats 42') } });
+  });
+
+  it('a database that cannot be reached is reported with its address masked, and exits 1', async () => {
+    const r = await runCli(['stats', '1'], { env: { DATABASE_URL: 'postgres://someone:hunter2@127.0.0.1:9/none' }, timeoutMs: 120_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error Cannot use the database at postgres://someone:***@127.0.0.1:9/none: connect ECONNREFUSED');
+    expect(r.stderr).toContain('hint Check DATABASE_URL');
+    expect(r.stderr).not.toContain('hunter2');
+  }, 130_000);
+});
+
+/**
+ * The build puts one-file copies of the start-up path's packages in dist/node_modules, where
+ * the CLI's imports find them first: each must offer what the installed package offers.
+ */
+describe('the bundled dependencies', () => {
+  const bundled = path.join(REPO, 'dist', 'node_modules');
+  const packages = existsSync(bundled) ? ['commander', 'chalk', 'yaml', 'luxon', 'kysely', 'pg', 'async-retry'] : [];
+
+  it.runIf(packages.length > 0)('export the same names as the installed packages', async () => {
+    for (const pkg of packages) {
+      const copy = (await import(pathToFileURL(path.join(bundled, pkg, 'index.js')).href)) as Record<string, unknown>;
+      const installed = (await import(pkg)) as Record<string, unknown>;
+      expect(Object.keys(copy).sort(), pkg).toEqual(Object.keys(installed).sort());
+      const manifest = JSON.parse(readFileSync(path.join(bundled, pkg, 'package.json'), 'utf8')) as { version: string };
+      const own = JSON.parse(readFileSync(path.join(REPO, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string };
+      expect(manifest.version, pkg).toBe(own.version);
+    }
+  });
+
+  it.runIf(packages.length > 0)('work: a query built and compiled by the bundled kysely is the installed one\'s', async () => {
+    const load = async (from: string) => (await import(from)) as typeof import('kysely');
+    const compile = (k: typeof import('kysely')) =>
+      new k.Kysely<{ t: { a: number } }>({ dialect: { createAdapter: () => new k.PostgresAdapter(), createDriver: () => new k.DummyDriver(), createIntrospector: (db) => new k.PostgresIntrospector(db), createQueryCompiler: () => new k.PostgresQueryCompiler() } })
+        .selectFrom('t').select(k.sql<number>`count(*)`.as('n')).where('a', '>', 1).compile().sql;
+    expect(compile(await load(pathToFileURL(path.join(bundled, 'kysely', 'index.js')).href))).toBe(compile(await load('kysely')));
+  });
+});
