@@ -20,6 +20,9 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const path = require('node:path');
   process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
 } else {
+  // Node 22.1+ keeps V8's compiled code of the CLI's modules between runs (in the system's
+  // temporary folder, or NODE_COMPILE_CACHE); Node 20 has no such cache and skips this.
+  require('node:module').enableCompileCache?.();
   import('../dist/cli/main.js').then(({ main }) => main(process.argv)).then(
     (code) => { process.exitCode = code; },
     (err) => { console.error(err); process.exitCode = 1; },

@@ -81,6 +81,15 @@ async function bundleDependencies() {
       banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
       // pg's optional native binding is required only if someone reads pg.native.
       external: ['pg-native'],
+      // Half the bytes for Node to decode and parse (8 ms of CPU less for kysely alone); names
+      // stay, and the source map leads back to the package's own files (node --enable-source-maps).
+      minifyWhitespace: true,
+      minifySyntax: true,
+      sourcemap: true,
+      // pg asks whether it runs in a Cloudflare Worker by making a fetch Response, which on
+      // Node 20 (no navigator) loads Node's whole fetch implementation: 25 ms at every start.
+      // On Node the answer is no, as this define makes it without asking.
+      define: pkg === 'pg' ? { Response: 'undefined' } : undefined,
       logLevel: 'warning',
     });
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8'));
