@@ -18,7 +18,7 @@
  *    It is written where tsc wrote main.js, so the relative paths main.ts reads
  *    (../../package.json) point where they did.
  */
-import { readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -64,13 +64,30 @@ async function entrySource(pkg) {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Each file is written beside its place and renamed into it, so a CLI started meanwhile (tests
+ * running while someone builds) reads the old file or the new one, never half of one.
+ */
+async function buildInPlace(options) {
+  const result = await build({ ...options, write: false });
+  for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
+}
+
+function writeInPlace(file, contents) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, file);
+}
+
 async function bundleDependencies() {
   const out = path.join(DIST, 'node_modules');
-  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  // A package no longer bundled must not shadow the installed one.
+  for (const name of readdirSync(out)) if (!PACKAGES.includes(name)) rmSync(path.join(out, name), { recursive: true, force: true });
   for (const pkg of PACKAGES) {
     const dir = path.join(out, pkg);
-    mkdirSync(dir, { recursive: true });
-    await build({
+    await buildInPlace({
       stdin: { contents: await entrySource(pkg), resolveDir: ROOT, sourcefile: `${pkg}.bundle.js` },
       bundle: true,
       platform: 'node',
@@ -94,7 +111,7 @@ async function bundleDependencies() {
     });
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8'));
     // "main" rather than "exports": Node resolves it without the exports-map machinery.
-    writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: pkg, version, type: 'module', main: 'index.js', private: true }, null, 2)}\n`);
+    writeInPlace(path.join(dir, 'package.json'), `${JSON.stringify({ name: pkg, version, type: 'module', main: 'index.js', private: true }, null, 2)}\n`);
   }
 }
 
@@ -105,7 +122,7 @@ const inMain = (file) =>
 
 async function bundleMain() {
   const outDir = path.join(DIST, 'cli');
-  await build({
+  await buildInPlace({
     entryPoints: [path.join(SRC, 'cli', 'main.ts')],
     bundle: true,
     platform: 'node',
