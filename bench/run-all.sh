@@ -51,6 +51,7 @@ else
   run enqueue "${tsx[@]}" bench/enqueue.ts --rows 1000000 --rounds 3
   run events "${tsx[@]}" bench/events.ts --events 300000 --rounds 3
   run audience "${tsx[@]}" bench/audience.ts --rows 1000000 --rounds 5
+  run stats "${tsx[@]}" bench/stats.ts --runs 15
 fi
 echo
 echo "Results: $out"
