@@ -14,8 +14,6 @@ const MAX_ID = 2_147_483_647;
 
 export interface AudienceRead {
   audience: AudienceSpec;
-  /** The audience has problems (reported through `at`, or in `problems` for a segment file). */
-  failed: boolean;
   /** Problems located in a segment file. */
   problems: Problem[];
   /** The segment file's bytes, which belong in the campaign's content hash. */
@@ -33,18 +31,13 @@ export function defaultAudience(config: Pick<Config, 'sunset'>): AudienceSpec {
  */
 export function readAudience(node: YamlNode | null | undefined, config: Config, at: At): AudienceRead {
   const audience = defaultAudience(config);
-  const read: AudienceRead = { audience, failed: false, problems: [], segmentBytes: undefined };
+  const read: AudienceRead = { audience, problems: [], segmentBytes: undefined };
   if (!node) return read;
   if (!isMap(node)) {
     at(node, `"audience" must be a mapping, got ${describe(node)}`, 'e.g. audience: { tags: [newsletter], exclude_tags: [churned] }');
-    read.failed = true;
     return read;
   }
-  let failed = false;
-  const report: At = (n, message, hint) => {
-    failed = true;
-    at(n, message, hint);
-  };
+  const report = at;
   const a = fields(node, AUDIENCE_KEYS, 'audience', report);
   const segmentNode = a.get('segment')?.value;
   if (segmentNode !== undefined) {
@@ -53,7 +46,6 @@ export function readAudience(node: YamlNode | null | undefined, config: Config, 
     else {
       const segment = readSegment(name, config.root, (message, hint) => report(segmentNode, message, hint));
       read.problems.push(...segment.problems);
-      if (segment.problems.length > 0) failed = true;
       if (segment.steps) {
         audience.segment = name;
         audience.segmentFile = segment.relFile;
@@ -74,7 +66,6 @@ export function readAudience(node: YamlNode | null | undefined, config: Config, 
     const override = readSunsetOverride(sunsetNode, config, report);
     if (override !== 'bad') audience.sunset = override;
   }
-  read.failed = failed;
   return read;
 }
 
