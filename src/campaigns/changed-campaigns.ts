@@ -9,7 +9,7 @@ import { readConfined } from './confined-file.js';
 
 const run = promisify(execFile);
 
-export type CampaignChange = 'added' | 'modified' | 'renamed' | 'template';
+export type CampaignChange = 'added' | 'modified' | 'renamed' | 'template' | 'segment';
 
 export interface ChangedCampaign {
   /** Absolute path of the campaign file as it is now. */
@@ -19,7 +19,7 @@ export interface ChangedCampaign {
   change: CampaignChange;
   /** For `renamed`: the path before (relative to the root). */
   from?: string;
-  /** For `template`: the changed template or partial files it uses. */
+  /** For `template`: the changed template or partial files it uses; for `segment`: the changed segment file. */
   via?: string[];
 }
 
@@ -111,9 +111,11 @@ export async function changedCampaigns(o: ChangedCampaignsOptions): Promise<Chan
   if (otherChanged.size > 0) {
     for (const relFile of await campaignFilesInScope(root, o.scope)) {
       if (campaigns.has(relFile)) continue;
-      const used = await templateFilesOf(root, relFile);
-      const via = used.filter((f) => otherChanged.has(f));
+      const used = await filesUsedBy(root, relFile);
+      const via = used.templates.filter((f) => otherChanged.has(f));
+      const segment = used.segments.filter((f) => otherChanged.has(f));
       if (via.length > 0) campaigns.set(relFile, { file: path.join(root, relFile), relFile, change: 'template', via });
+      else if (segment.length > 0) campaigns.set(relFile, { file: path.join(root, relFile), relFile, change: 'segment', via: segment });
     }
   }
   return {
@@ -176,17 +178,28 @@ async function campaignFilesInScope(root: string, scope: string[] | undefined): 
 }
 
 /**
- * The template a campaign names and every partial it includes (relative to the root). A file
- * that does not parse is skipped here: if it is in scope, validate reports it anyway.
+ * The template a campaign names and every partial it includes, and the segment file its
+ * audience names (relative to the root). A file that does not parse is skipped here: if it is in
+ * scope, validate reports it anyway.
  */
-async function templateFilesOf(root: string, relFile: string): Promise<string[]> {
+async function filesUsedBy(root: string, relFile: string): Promise<{ templates: string[]; segments: string[] }> {
   let template: unknown;
+  let segment: unknown;
   try {
     const doc: unknown = parseYaml(readTextConfined(path.join(root, relFile), root));
-    template = doc && typeof doc === 'object' ? (doc as Record<string, unknown>).template : undefined;
+    const top = doc && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
+    template = top.template;
+    segment = top.audience && typeof top.audience === 'object' ? (top.audience as Record<string, unknown>).segment : undefined;
   } catch {
-    return [];
+    return { templates: [], segments: [] };
   }
+  // Both spellings: whichever exists is the one read (src/audience/segments.ts).
+  const segments = typeof segment === 'string' && /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(segment) ? [`segments/${segment}.yaml`, `segments/${segment}.yml`] : [];
+  return { templates: await templateFilesOf(root, template), segments };
+}
+
+/** The template and every partial it includes (relative to the root). */
+async function templateFilesOf(root: string, template: unknown): Promise<string[]> {
   if (typeof template !== 'string' || template.trim() === '') return [];
   const first = path.resolve(root, template.trim());
   const seen = new Set<string>([first]);

@@ -12,7 +12,7 @@ export async function campaignsChangedSince(ctx: CommandContext, paths: string[]
   else {
     ctx.out.info(`${plural(changed.campaigns.length, 'campaign')} changed since ${short}:`);
     for (const c of changed.campaigns) {
-      const how = c.change === 'renamed' ? `renamed from ${c.from}` : c.change === 'template' ? `template changed: ${(c.via ?? []).join(', ')}` : c.change;
+      const how = c.change === 'renamed' ? `renamed from ${c.from}` : c.change === 'template' ? `template changed: ${(c.via ?? []).join(', ')}` : c.change === 'segment' ? `segment changed: ${(c.via ?? []).join(', ')}` : c.change;
       ctx.out.info(`  ${c.relFile} ${chalk.dim(`(${how})`)}`);
     }
   }

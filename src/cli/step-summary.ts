@@ -47,6 +47,7 @@ function changedLines(changed: ChangedCampaigns | undefined): string[] {
     for (const c of changed.campaigns) {
       const how = c.change === 'renamed' ? `renamed from ${code(c.from ?? '?')}`
         : c.change === 'template' ? `its template changed (${(c.via ?? []).map(code).join(', ')})`
+        : c.change === 'segment' ? `its segment changed (${(c.via ?? []).map(code).join(', ')})`
           : c.change;
       lines.push(`- ${code(c.relFile)}: ${how}`);
     }

@@ -143,4 +143,16 @@ describe('changedCampaigns', () => {
       { relFile: 'campaigns/old.yaml', change: 'template', via: ['templates/simple.mjml'] },
     ]);
   }, 30_000);
+
+  it('counts a campaign as changed when the segment its audience names changed', async () => {
+    const { repo } = baseRepo();
+    repo.write({
+      'segments/pro-users.yaml': 'where:\n  - { attribute: plan, eq: pro }\n',
+      'campaigns/pro.yaml': campaign(9).replace(/audience:[^\n]*\n(\s+[^\n]*\n)*/, '') + 'audience:\n  segment: pro-users\n',
+    });
+    const base = repo.commit('segment');
+    repo.write({ 'segments/pro-users.yaml': 'where:\n  - { attribute: plan, in: [pro, team] }\n' }).commit('widen');
+    const r = await changedCampaigns({ root: repo.dir, base });
+    expect(summary(r)).toEqual([{ relFile: 'campaigns/pro.yaml', change: 'segment', via: ['segments/pro-users.yaml'] }]);
+  });
 });
