@@ -343,3 +343,27 @@ CREATE TABLE IF NOT EXISTS account_stop (
 -- not ledger rows, so a person sunset today can still receive the campaign on a re-run after
 -- engaging, and every ledger figure means what it meant.
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS sunset_skipped integer;
+
+-- A/B tests (src/experiments/). Each delivery of a campaign with `variants:` records its
+-- variant and whether it is in the test share; the rest's variant stays NULL until the winner
+-- is decided, then is written once from campaign_tests. NULL in_test: a campaign without a test.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS variant text;
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS in_test boolean;
+-- Exactly the rest rows still waiting for a winner: empty for every campaign without a test and
+-- for every decided one, so asking "is a test's rest due?" before each claim reads nothing.
+CREATE INDEX IF NOT EXISTS deliveries_undecided_rest_idx ON deliveries (campaign_id, due_at) WHERE in_test = false AND variant IS NULL;
+-- One row per tested campaign: its settings (written at enqueue) and, once, the decision. The
+-- primary key and the row lock taken to decide make it one decision however many workers run.
+CREATE TABLE IF NOT EXISTS campaign_tests (
+  campaign_id   integer PRIMARY KEY,
+  variants      text[] NOT NULL,
+  share         double precision NOT NULL,
+  metric        text NOT NULL CHECK (metric IN ('clicks', 'opens')),
+  decide_after  integer NOT NULL,
+  winner        text,
+  reason        text,
+  note          text,
+  figures       jsonb,
+  decided_at    timestamptz,
+  decided_by    text
+);

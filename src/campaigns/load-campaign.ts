@@ -13,10 +13,12 @@ import { resolveIncludes, type TemplateSource } from './resolve-includes.js';
 import { analyseTemplate, dataPathsRead, MESSAGE_VARIABLES } from './template-variables.js';
 import type { CampaignSchedule, LoadedCampaign } from './types.js';
 import { resolveUnsubscribe } from './unsubscribe-mode.js';
+import { parseExperiment } from '../experiments/parse-variants.js';
 
 /** The keys of a campaign file and of its nested mappings, for "unknown key" checks. */
 export const CAMPAIGN_KEYS = [
   'id', 'name', 'subject', 'preheader', 'from', 'reply_to', 'template', 'data', 'audience', 'schedule', 'utm', 'transactional',
+  'variants', 'test',
 ] as const;
 const SCHEDULE_KEYS = ['at', 'timezone', 'late', 'late_grace'];
 export const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'];
@@ -295,6 +297,10 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
     }
   }
 
+  const experiment = parseExperiment(top.get('variants')?.value, top.get('test')?.value, {
+    root: config.root, rel: (abs) => rel(config, abs), at, line: (node) => pos(node.range?.[0]).line,
+  });
+
   const hash = createHash('sha256').update(bytes);
   if (sources.length > 0) {
     hash.update(sources[0]!.text);
@@ -302,6 +308,8 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
   }
   // A segment decides who gets the campaign as much as the file does.
   if (audienceRead.segmentBytes) hash.update(`\0${audience.segmentFile}\0`).update(audienceRead.segmentBytes);
+  // A variant's template is part of what is frozen once sending begins.
+  for (const v of experiment?.variants ?? []) for (const s of v.sources) hash.update(`\0variant ${v.name}\0${s.file}\0`).update(s.text);
   const tpl = templatePath;
   const sender = from;
   const campaign: LoadedCampaign | undefined =
@@ -327,6 +335,7 @@ async function readCampaign(file: string, config: Config): Promise<ReadResult> {
         contentHash: hash.digest('hex'),
         unsubscribe: unsubscribe.mode,
         warnings,
+        ...(experiment ? { experiment } : {}),
       }
     : undefined;
   // What the template check needs, with stand-ins for what is missing or wrong (each already

@@ -12,6 +12,7 @@ import { analyseTemplate, MESSAGE_VARIABLES } from './template-variables.js';
 import type { CompiledCampaign, LoadedCampaign, RenderRecipient, RenderedMessage } from './types.js';
 import { unsubscribeUrl } from './unsubscribe-token.js';
 import { SAMPLE_RECIPIENT } from './sample-recipient.js';
+import { compileWithVariants } from '../experiments/compile-variants.js';
 
 export { SAMPLE_RECIPIENT } from './sample-recipient.js';
 
@@ -51,6 +52,10 @@ function environments(utm: Record<string, string> | undefined, skipPrefixes: str
  * the same HTML. The returned `render` only fills in per-recipient values.
  */
 export async function compileCampaign(campaign: LoadedCampaign, config: Config): Promise<CompiledCampaign> {
+  return campaign.experiment ? compileWithVariants(campaign, config, compileOne) : compileOne(campaign, config);
+}
+
+async function compileOne(campaign: LoadedCampaign, config: Config): Promise<CompiledCampaign> {
   const file = campaign.relTemplate;
   const source = campaign.sources[0]?.text ?? '';
   // Every stage runs and reports, so one validate run shows every problem; a problem found twice

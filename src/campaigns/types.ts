@@ -1,4 +1,5 @@
 import type { AudienceSpec } from '../audience/types.js';
+import type { Experiment } from '../experiments/types.js';
 
 export interface CampaignSchedule {
   /** Wall-clock time; undefined = send as soon as possible. */
@@ -40,6 +41,8 @@ export interface LoadedCampaign {
   unsubscribe: UnsubscribeMode;
   /** Things that are allowed but worth saying (e.g. the development unsubscribe secret). */
   warnings: string[];
+  /** `variants:` and `test:`: an A/B test (src/experiments/). */
+  experiment?: Experiment;
 }
 
 export type UnsubscribeMode =
@@ -77,4 +80,6 @@ export interface CompiledCampaign {
   cached: boolean;
   /** Synchronous and pure: the same recipient always gives the same message. */
   render(recipient: RenderRecipient): RenderedMessage;
+  /** Each variant of an A/B test compiled on its own, by name (the first is the default). */
+  variants?: ReadonlyMap<string, CompiledCampaign>;
 }

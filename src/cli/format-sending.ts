@@ -1,3 +1,4 @@
+import { planTestLines } from './format-experiment.js';
 import chalk from 'chalk';
 import type { CampaignCounts } from '../sending/ledger.js';
 import type { DispatchResult, DispatchStatus } from '../sending/dispatch.js';
@@ -33,6 +34,10 @@ export function formatPlan(p: PlanResult): string {
     lines.push('');
     say(chalk.yellow(`Warm-up cap: the waves spill over ${plural(p.warmup.length, 'day')} (the cap is shared by every campaign):`));
     lines.push(table([['day (UTC)', 'cap', 'this campaign'], ...p.warmup.map((d) => [d.day, formatNumber(d.cap), formatNumber(d.sends)])], { header: true }));
+  }
+  if (p.test) {
+    lines.push('');
+    for (const line of planTestLines(p.test)) say(line);
   }
   lines.push('');
   say(`Quota (${p.quota.transport}): ${p.quota.fits ? chalk.green('ok') : chalk.red('problem')}, ${p.quota.detail}`);

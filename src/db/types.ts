@@ -76,6 +76,26 @@ export interface DeliveriesTable {
   bounced_at: Timestamp | null;
   complained_at: Timestamp | null;
   unsubscribed_at: Timestamp | null;
+  /** A/B test variant; null without a test, or for the rest until the winner is decided. */
+  variant: ColumnType<string | null, string | null | undefined, string | null>;
+  /** In an A/B test's test share; null without a test. */
+  in_test: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+}
+
+/** An A/B test's settings and, once made, its decision (src/experiments/). */
+export interface CampaignTestsTable {
+  campaign_id: number;
+  variants: string[];
+  share: number;
+  metric: 'clicks' | 'opens';
+  /** Seconds. */
+  decide_after: number;
+  winner: string | null;
+  reason: string | null;
+  note: string | null;
+  figures: ColumnType<unknown, string | null | undefined, string | null>;
+  decided_at: Timestamp | null;
+  decided_by: string | null;
 }
 
 export interface EmailEventsTable {
@@ -105,6 +125,7 @@ export interface Database {
   suppressions: SuppressionsTable;
   campaigns: CampaignsTable;
   deliveries: DeliveriesTable;
+  campaign_tests: CampaignTestsTable;
   email_events: EmailEventsTable;
   applied_commits: AppliedCommitsTable;
 }

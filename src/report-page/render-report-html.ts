@@ -107,6 +107,17 @@ export function renderReportHtml(report: CampaignReport): string {
     [`Hour (${tz})`, 'Opens', 'Clicks'],
     series.filter((h) => h.opens + h.clicks > 0).map((h) => [esc(DateTime.fromISO(h.hour, { setZone: true }).toFormat('ccc LLL d, HH:mm')), num(h.opens), num(h.clicks)]),
   );
+  const abTest = s.test
+    ? `<section><h2>A/B test</h2><p>${esc(s.test.winner === null
+        ? `Variants ${s.test.variants.join(', ')} on ${pct(s.test.share, 0)} of the audience; the winner is not chosen yet (${num(s.test.waiting)} deliveries wait for it).`
+        : `Winner: ${s.test.winner}. ${s.test.note ?? ''}`)}</p>${table(
+        ['Variant', 'Recipients', 'Delivered', 'Open rate', 'Click rate', 'In test', 'Test click rate'],
+        s.variants.map((v) => [
+          `${esc(v.name)}${v.winner ? ' <strong>(winner)</strong>' : v.default ? ' <span class="dim">(default)</span>' : ''}`,
+          num(v.recipients), num(v.delivered), pct(v.rates.open), pct(v.rates.click), num(v.test.recipients), pct(v.test.rates.click),
+        ]),
+      )}</section>`
+    : '';
   const title = `Campaign ${s.campaign}: ${s.name}`;
   return `<!doctype html>
 <html lang="en">
@@ -162,6 +173,7 @@ ${holds}${alerts}
 <div class="dim">Per hour in ${esc(tz)}${report.firstHours.start ? `, from the first wave (${esc(local(report.firstHours.start, tz))})` : ''}.</div>
 ${series.length ? `<div class="chart tall"><canvas id="hours" role="img" aria-label="Opens and clicks per hour"></canvas></div><details><summary>Hours with activity</summary>${hoursTable}</details>` : '<p class="dim">No deliveries yet.</p>'}
 </section>
+${abTest}
 <section><h2>Waves</h2>${waves}</section>
 <section><h2>Clicks per link</h2>${links}</section>
 <section><h2>Bounces, complaints and failures</h2>

@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import { inputError } from '../errors.js';
+import { testState, variantStats, type TestState, type VariantStats } from '../experiments/variant-stats.js';
 
 /**
  * Figures for one campaign, as one JSON-able document (`marketer stats 42 --json` and
@@ -61,6 +62,10 @@ export interface CampaignStats {
   waves: WaveStats[];
   /** Hours in `timezone`, first to last hour with an open or click. */
   timeline: { hour: string; opens: number; clicks: number }[];
+  /** An A/B test's variants (empty without one): every delivery, and the test share apart. */
+  variants: VariantStats[];
+  /** The A/B test's settings and decision, or null. */
+  test: TestState | null;
 }
 
 export interface WaveStats {
@@ -281,7 +286,13 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
       queued: n(w.queued),
     })),
     timeline: fillHours(hours.rows.map((h) => ({ at: new Date(h.hour), opens: n(h.opens), clicks: n(h.clicks) })), tz),
+    ...(await experimentStats(db, campaign.id)),
   };
+}
+
+async function experimentStats(db: Kysely<Database>, campaignId: number): Promise<Pick<CampaignStats, 'variants' | 'test'>> {
+  const test = await testState(db, campaignId);
+  return { variants: await variantStats(db, campaignId, test), test };
 }
 
 // Beyond a month of hours the gaps are left out rather than drawn as hundreds of empty rows.

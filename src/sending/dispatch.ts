@@ -18,6 +18,7 @@ import type { PausedCampaign } from './policy/campaign-pauses.js';
 import { SendingPolicy, type WarmupStatus } from './policy/sending-policy.js';
 import { nextUtcDay } from './policy/warmup-cap.js';
 import { renderDelivery } from './render-delivery.js';
+import { decideDueTests, type WinnerDecision } from '../experiments/decide-due-tests.js';
 
 export interface DispatchStatus {
   sent: number;
@@ -47,6 +48,8 @@ export interface DispatchResult extends DispatchStatus {
   /** Why the run ended early, if it did. */
   stopped: { reason: 'fatal' | 'interrupted'; message: string } | undefined;
   recovered: { requeued: number; unknown: number };
+  /** A/B test winners this run chose. */
+  decided: WinnerDecision[];
 }
 
 export interface DispatchDeps {
@@ -90,7 +93,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const limit = pLimit(o.concurrency);
   const startedAt = performance.now();
   const status: DispatchStatus = { sent: 0, failed: 0, unknown: 0, skipped: 0, retries: 0, throttled: 0, rate: o.rate, achieved: 0, nextWave: undefined, waiting: false };
-  const result: DispatchResult = { ...status, campaigns: [], finished: [], paused: [], errors: [], stopped: undefined, recovered: { requeued: 0, unknown: 0 } };
+  const result: DispatchResult = { ...status, campaigns: [], finished: [], paused: [], errors: [], stopped: undefined, recovered: { requeued: 0, unknown: 0 }, decided: [] };
   const touched = new Set<number>();
   // Rows this run gave back to the queue because SES refused them for now (throttled, 5xx): a
   // run without --wait still owes them, and ends only once none of them is queued.
@@ -179,6 +182,8 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
       // empties between batches and never holds more than two.
       while (inFlight.size > batchSize) await Promise.race(inFlight);
       const now = clock.now();
+      // An A/B test whose rest is due gets its winner before anything of it is claimed.
+      result.decided.push(...await withDbRetry(() => decideDueTests(db, now, o.worker, o.campaignId)));
       const rows = await withDbRetry(() => policy.claim(now, batchSize, (tx, limit) => claimDeliveries(tx, { worker: o.worker, limit, now, leaseSeconds: config.leaseSeconds, campaignId: o.campaignId })));
       if (rows.length > 0) {
         status.waiting = false;

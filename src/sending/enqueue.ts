@@ -5,6 +5,7 @@ import type { LoadedCampaign } from '../campaigns/index.js';
 import type { Database } from '../db/types.js';
 import { recordSunsetCount } from '../audience/sunset.js';
 import { inputError } from '../errors.js';
+import { variantEnqueue } from '../experiments/assign-variants.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
 
 export interface RecordCampaignResult {
@@ -104,10 +105,12 @@ export async function enqueueDeliveries(db: Kysely<Database>, c: LoadedCampaign,
     const notQueued = locked.rows.length === 0 || begun.rows[0]?.begun
       ? sql`AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = ${c.id} AND d.subscriber_id = s.id)`
       : sql``;
+    // An A/B test places each person in the test share or the rest (experiments/).
+    const ab = await variantEnqueue(trx, c, now);
     const r = await sql`
-      INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone)
-      SELECT ${c.id}, s.id, ${dueAtExpression(c.schedule, now)}, ${waveZoneExpression(c.schedule)}
-      FROM subscribers s
+      INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone${ab.columns})
+      SELECT ${c.id}, s.id, ${ab.dueAt(dueAtExpression(c.schedule, now))}, ${waveZoneExpression(c.schedule)}${ab.values}
+      FROM subscribers s ${ab.from}
       WHERE s.status = 'active' AND ${matchesAudience(c.audience)} AND NOT ${isSuppressed} ${notQueued}`.execute(trx);
     const added = Number(r.numAffectedRows ?? 0);
     await recordSunsetCount(trx, c.id, c.audience, isSuppressed);

@@ -17,6 +17,8 @@ export interface ClaimedDelivery {
   attributes: Record<string, unknown>;
   /** Unsubscribed, bounced, complained or suppressed since enqueue: must not be mailed. */
   suppressed: boolean;
+  /** The A/B test variant this person gets (fixed before the claim); null without a test. */
+  variant: string | null;
 }
 
 /**
@@ -44,6 +46,8 @@ export async function claimDeliveries(
       CROSS JOIN LATERAL (
         SELECT d.id, d.due_at FROM deliveries d
         WHERE d.campaign_id = c.id AND d.status = 'queued' AND d.due_at <= ${o.now}
+          -- An A/B test's rest waits until the winner is written on it (experiments/).
+          AND (d.in_test IS NOT FALSE OR d.variant IS NOT NULL)
         ORDER BY d.due_at
         LIMIT ${o.limit}
         FOR UPDATE OF d SKIP LOCKED
@@ -56,9 +60,9 @@ export async function claimDeliveries(
       SET status = 'sending', claimed_by = ${o.worker}, claimed_at = now(), attempted_at = NULL,
           lease_until = now() + make_interval(secs => ${o.leaseSeconds}), attempts = d.attempts + 1
       FROM picked WHERE d.id = picked.id
-      RETURNING d.id, d.campaign_id, d.subscriber_id, d.due_at, d.attempts
+      RETURNING d.id, d.campaign_id, d.subscriber_id, d.due_at, d.attempts, d.variant
     )
-    SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at, claimed.attempts,
+    SELECT claimed.id, claimed.campaign_id, claimed.subscriber_id, claimed.due_at, claimed.attempts, claimed.variant,
            s.email, s.first_name, s.last_name, s.timezone, s.attributes,
            (s.status <> 'active' OR EXISTS (
               SELECT 1 FROM suppressions p WHERE p.email_hash IN (marketer_address_hash(s.email), marketer_address_hash_previous(s.email)))) AS suppressed

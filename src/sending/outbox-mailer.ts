@@ -32,7 +32,10 @@ export class OutboxMailer implements Mailer {
       }
       const eml = buildMime({
         ...m,
-        headers: [...m.headers, { name: 'X-Marketer-Campaign', value: String(m.campaignId) }, { name: 'X-Marketer-Delivery', value: m.deliveryId }],
+        headers: [
+          ...m.headers, { name: 'X-Marketer-Campaign', value: String(m.campaignId) }, { name: 'X-Marketer-Delivery', value: m.deliveryId },
+          ...m.tags.filter((t) => t.name === 'variant').map((t) => ({ name: 'X-Marketer-Variant', value: t.value })),
+        ],
         messageId,
         date: this.clock(),
       });

@@ -6,6 +6,7 @@ import type { Database } from '../db/types.js';
 import { errorMessage } from '../errors.js';
 import { dueAtExpression, isSuppressed, matchesAudience, waveZoneExpression } from './audience.js';
 import { describeAwsError } from './aws-error.js';
+import { planTest, type PlanTest } from '../experiments/plan-test.js';
 import type { Mailer } from './mailer.js';
 import { spillOverDays, utcDay, warmupDay, type SpillDay, type WarmupSchedule } from './policy/warmup-cap.js';
 
@@ -63,6 +64,8 @@ export interface PlanResult {
   checks: PlanCheck[];
   /** Under a warm-up cap: how the waves spill over days (the cap is shared with other campaigns). */
   warmup: SpillDay[] | null;
+  /** The A/B test (variants, test share, when the winner is chosen), or null. */
+  test: PlanTest | null;
 }
 
 /** Everything `send` would do, computed without writing anything. */
@@ -115,9 +118,15 @@ export async function planCampaign(db: Kysely<Database>, compiled: CompiledCampa
     would_enqueue: e.would,
     status: e.status,
     quota: await quotaCheck(mailer, e.would),
-    checks: complianceChecks(compiled),
+    checks: [...complianceChecks(compiled), ...variantChecks(compiled)],
     warmup: warmup ? await warmupSpill(db, planWaves, warmup, now) : null,
+    test: await planTest(db, compiled, now, sql<boolean>`s.status = 'active' AND ${matchesAudience(c.audience)} AND NOT ${isSuppressed}`, due),
   };
+}
+
+/** Each A/B test variant is checked as the campaign is, named by its variant. */
+function variantChecks(compiled: CompiledCampaign): PlanCheck[] {
+  return [...(compiled.variants ?? [])].flatMap(([name, v]) => complianceChecks(v).map((ch) => ({ ...ch, name: `variant ${name}: ${ch.name}` })));
 }
 
 async function warmupSpill(db: Kysely<Database>, waves: PlanWave[], warmup: WarmupSchedule, now: Date): Promise<SpillDay[]> {

@@ -3,7 +3,8 @@ import type { ClaimedDelivery } from './ledger.js';
 import type { OutgoingMessage } from './mailer.js';
 
 /** One claimed row rendered into the message for its subscriber (throws on a render error). */
-export function renderDelivery(compiled: CompiledCampaign, row: ClaimedDelivery): OutgoingMessage {
+export function renderDelivery(campaign: CompiledCampaign, row: ClaimedDelivery): OutgoingMessage {
+  const compiled = forVariant(campaign, row);
   const r = compiled.render({
     subscriberId: row.subscriber_id, email: row.email, first_name: row.first_name, last_name: row.last_name,
     timezone: row.timezone, attributes: row.attributes,
@@ -11,6 +12,18 @@ export function renderDelivery(compiled: CompiledCampaign, row: ClaimedDelivery)
   return {
     to: row.email, from: r.from, replyTo: r.replyTo, subject: r.subject, html: r.html, text: r.text, headers: r.headers,
     listManagement: r.listManagement, deliveryId: row.id, campaignId: row.campaign_id, transactional: compiled.campaign.transactional,
-    tags: [{ name: 'campaign', value: String(row.campaign_id) }, { name: 'delivery', value: row.id }],
+    tags: [
+      { name: 'campaign', value: String(row.campaign_id) }, { name: 'delivery', value: row.id },
+      ...(row.variant === null ? [] : [{ name: 'variant', value: row.variant }]),
+    ],
   };
+}
+
+/** The compiled variant the row records; a campaign without a test has none. */
+function forVariant(campaign: CompiledCampaign, row: ClaimedDelivery): CompiledCampaign {
+  if (!campaign.variants) return campaign;
+  const v = row.variant === null ? undefined : campaign.variants.get(row.variant);
+  // Never guess: sending another variant than the one recorded could mail a person both.
+  if (!v) throw new Error(row.variant === null ? 'no variant recorded for this delivery' : `the campaign has no variant "${row.variant}"`);
+  return v;
 }

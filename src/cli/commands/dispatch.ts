@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { commandContext, refuseEphemeralDatabase, withDatabase } from '../context.js';
+import { decisionJson, decisionLine } from '../format-experiment.js';
 import { formatCampaignErrors, formatPause, formatStatus, formatWarmup } from '../format-sending.js';
 import { exitIfFailed, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
 import { inputError } from '../../errors.js';
@@ -33,12 +34,14 @@ export async function dispatchAction(flags: DispatchFlags, cmd: Command): Promis
         skipped: result.skipped, retries: result.retries, throttled: result.throttled, recovered: result.recovered,
         paused: result.paused, stopped: result.stopped ?? null, warmup: result.warmup ?? null, errors: result.errors,
         account_warning: result.accountWarning ?? null,
+        decided: result.decided.map(decisionJson),
       });
     } else {
       ctx.out.info(result.campaigns.length === 0 && result.sent === 0 && !result.stopped ? 'Nothing due.' : `Dispatched: ${formatStatus(result)}`);
       if (result.recovered.requeued || result.recovered.unknown) {
         ctx.out.info(`Recovered from lapsed leases: ${formatNumber(result.recovered.requeued)} back to the queue, ${formatNumber(result.recovered.unknown)} unknown.`);
       }
+      for (const d of result.decided) ctx.out.info(decisionLine(d));
       for (const id of result.finished) ctx.out.info(chalk.green(`Campaign ${id} done.`));
       for (const line of formatCampaignErrors(result.errors)) ctx.out.info(chalk.red(line));
       for (const p of result.paused) ctx.out.warn(formatPause(p));

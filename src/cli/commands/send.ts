@@ -9,6 +9,9 @@ import { createMailer } from '../../sending/create-mailer.js';
 import type { RateDecision } from '../../sending/preflight.js';
 import { dispatch, type DispatchResult } from '../../sending/dispatch.js';
 import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
+import { sendNowDueAt } from '../../experiments/assign-variants.js';
+import { testState, type TestState } from '../../experiments/variant-stats.js';
+import { decisionJson, testLines } from '../format-experiment.js';
 import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
 import { resetBreakers } from '../../sending/policy/circuit-breaker.js';
 import { inputError, isMarketerError, MarketerError } from '../../errors.js';
@@ -58,7 +61,7 @@ export async function sendAction(paths: string[], flags: SendFlags, cmd: Command
       await withSendSummary(flags, undefined, () => gateAccount(ctx, db, preflight.rate.quota), compiled.campaign);
       const outcome = await withSendSummary(flags, undefined, () => sendCampaign(ctx, db, compiled, flags, preflight.rate), compiled.campaign);
       await writeSummary(flags.summary, sendSummary({ sent: [sentRow(compiled.campaign, outcome.counts, outcome.result)], refused: [], stopped: stoppedMessage(outcome.result) }));
-      report(ctx, outcome.counts, outcome.result, flags);
+      report(ctx, outcome.counts, outcome.result, flags, true, outcome.test);
     });
     return;
   }
@@ -68,6 +71,8 @@ export async function sendAction(paths: string[], flags: SendFlags, cmd: Command
 interface SendOutcome {
   counts: CampaignCounts;
   result: DispatchResult;
+  /** The campaign's A/B test, as the ledger holds it after this run. */
+  test?: TestState | null;
 }
 
 /** Record, enqueue and dispatch what is due of one compiled campaign. */
@@ -80,7 +85,7 @@ async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<imp
   const now = new Date();
   const added = await enqueueDeliveries(db, campaign, now);
   if (flags.now) {
-    await sql`UPDATE deliveries SET due_at = ${now} WHERE campaign_id = ${campaign.id} AND status = 'queued' AND due_at > ${now}`.execute(db);
+    await sql`UPDATE deliveries SET due_at = ${sendNowDueAt(campaign, now)} WHERE campaign_id = ${campaign.id} AND status = 'queued' AND due_at > ${now}`.execute(db);
   }
   if (!ctx.out.json) {
     ctx.out.info(`${chalk.bold(`Campaign ${campaign.id}`)}: ${campaign.name}`);
@@ -89,7 +94,7 @@ async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<imp
       : `Already recorded; ${plural(added, 'new eligible subscriber')} enqueued, nobody is mailed twice.${recorded.resumed ? ' Resuming the paused campaign.' : ''}`);
   }
   const result = await runDispatch(ctx, db, flags, { campaignId: campaign.id, compiled: async () => compiled, allowChanged: flags.allowChanged, rate });
-  return { counts: await campaignCounts(db, campaign.id), result };
+  return { counts: await campaignCounts(db, campaign.id), result, test: await testState(db, campaign.id) };
 }
 
 /** Run `fn`; if it fails on bad input, put that in the step summary before passing it on. */
@@ -133,6 +138,7 @@ function sendDocument(counts: CampaignCounts, result: DispatchResult) {
     warmup: result.warmup ?? null,
     account_warning: result.accountWarning ?? null,
     errors: runErrors(result, counts.campaign),
+    decided: result.decided.map(decisionJson),
   };
 }
 
@@ -172,7 +178,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
         try {
           const outcome = await sendCampaign(ctx, db, c, flags, preflight.rate);
           sent.push({ c, outcome });
-          if (!ctx.out.json) report(ctx, outcome.counts, outcome.result, flags, false);
+          if (!ctx.out.json) report(ctx, outcome.counts, outcome.result, flags, false, outcome.test);
           if (outcome.result.stopped) {
             // Fatal (the account is paused, credentials are wrong) or Ctrl-C: the next campaign
             // would stop the same way.
@@ -191,7 +197,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   await writeSummary(flags.summary, sendSummary({ sent: sent.map(({ c, outcome }) => sentRow(c.campaign, outcome.counts, outcome.result)), refused, changed, stopped: stoppedText }));
   if (ctx.out.json) {
     ctx.out.printJson({
-      campaigns: sent.map(({ outcome }) => sendDocument(outcome.counts, outcome.result)),
+      campaigns: sent.map(({ outcome }) => ({ ...sendDocument(outcome.counts, outcome.result), test: outcome.test ?? null })),
       refused: refused.map(({ campaign, file, code, message, details, hint }) => ({ campaign, file, code, message, details, hint })),
       ...(changed ? { changed: changedJson(changed) } : {}),
     });
@@ -250,11 +256,12 @@ export async function runDispatch(
   }
 }
 
-function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchResult, flags: SendFlags, exit = true): void {
+function report(ctx: CommandContext, counts: CampaignCounts, result: DispatchResult, flags: SendFlags, exit = true, test?: TestState | null): void {
   if (result.accountWarning) ctx.out.warn(result.accountWarning);
   if (ctx.out.json) {
-    ctx.out.printJson(sendDocument(counts, result));
+    ctx.out.printJson({ ...sendDocument(counts, result), ...(test === undefined ? {} : { test }) });
   } else {
+    if (test) for (const line of testLines(test)) ctx.out.info(line);
     ctx.out.info(`This run: ${formatStatus(result)}`);
     ctx.out.info(formatCounts(counts));
     for (const line of formatErrors(runErrors(result, counts.campaign))) ctx.out.info(chalk.red(line));

@@ -5,6 +5,7 @@ import { DateTime } from 'luxon';
 import { parseDocument } from 'yaml';
 import { isValidZone } from '../../config/config.js';
 import { inputError } from '../../errors.js';
+import { testLines, variantTable } from '../format-experiment.js';
 import { campaignStats, listCampaignStats, type CampaignStats } from '../../reports/campaign-stats.js';
 import { parseSinceTime } from '../../reports/parse-since.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
@@ -93,6 +94,11 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
       ...(s.queued + s.sending > 0 ? [['Still to send', f(s.queued + s.sending), '']] : []),
     ].map((r) => ['  ' + r[0], ...r.slice(1)])),
   );
+  if (s.test) {
+    out();
+    for (const line of testLines(s.test)) out(wrapText(line, width, 2));
+    if (s.variants.length > 0) out(variantTable(s.variants));
+  }
   if (s.errors.length > 0) {
     out();
     out(chalk.bold('Failed deliveries') + chalk.dim(' (not retried)'));
