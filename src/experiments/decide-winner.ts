@@ -43,7 +43,9 @@ export function decideWinner(figures: VariantFigures[], metric: TestMetric, defa
   const list = rated.map((f) => `${f.variant} ${describeRate(f)}`).join(', ');
   const base = { figures: rated, z: null, p: null, significant: false };
   if (totalEvents < MIN_EVENTS || rated.some((f) => f.delivered === 0)) {
-    const why = rated.some((f) => f.delivered === 0)
+    const why = totalDelivered === 0
+      ? 'no test mail was delivered'
+      : rated.some((f) => f.delivered === 0)
       ? `variant ${rated.find((f) => f.delivered === 0)!.variant} has no delivered test mail`
       : `only ${totalEvents} ${plural(totalEvents, eventWord)} among ${totalDelivered} delivered test ${plural(totalDelivered, 'mail')} (${MIN_EVENTS} needed to compare)`;
     return { ...base, winner: defaultVariant, reason: 'too-few-events', note: `Too few events: ${why}; ${defaultVariant}, the default, goes to the rest. ${capitalise(what)}: ${list}.` };

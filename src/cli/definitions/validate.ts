@@ -21,6 +21,12 @@ The campaign file (campaigns/*.yaml):
       an IANA zone; late: send | skip a wave that is already late; late_grace: e.g. 6h, 90m
   utm: { source: newsletter, medium: email, campaign: weekly-48 }   also term, content
   transactional: false         true: no unsubscribe link or List-Unsubscribe headers
+  variants:                    an A/B test; the first variant is the default
+    - { name: a, subject: "This week in the app" }
+    - { name: b, subject: "{{ first_name }}, 3 things", template: templates/weekly-b.mjml }
+  test: { share: 0.2, metric: clicks, decide_after: 4h }
+      share: the tested part of the audience; metric: clicks | opens; decide_after: when the
+      rest's winner is chosen (before each wave: the test share goes out that much earlier)
 
 Template variables: email, first_name, last_name, timezone, attributes.<name>, data.<name>,
 unsubscribe_url, campaign.id, campaign.name, subject, preheader. A marketing template must link
