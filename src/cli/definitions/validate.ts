@@ -23,7 +23,7 @@ The campaign file (campaigns/*.yaml):
   transactional: false         true: no unsubscribe link or List-Unsubscribe headers
   variants:                    an A/B test; the first variant is the default
     - { name: a, subject: "This week in the app" }
-    - { name: b, subject: "{{ first_name }}, 3 things", template: templates/weekly-b.mjml }
+    - { name: b, subject: "3 things we shipped", template: templates/b.mjml }
   test: { share: 0.2, metric: clicks, decide_after: 4h }
       share: the tested part of the audience; metric: clicks | opens; decide_after: when the
       rest's winner is chosen (before each wave: the test share goes out that much earlier)
