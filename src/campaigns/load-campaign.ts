@@ -14,6 +14,9 @@ import { analyseTemplate, dataPathsRead, MESSAGE_VARIABLES } from './template-va
 import type { CampaignSchedule, LoadedCampaign } from './types.js';
 import { resolveUnsubscribe } from './unsubscribe-mode.js';
 import { parseExperiment } from '../experiments/parse-variants.js';
+import { describe, parseDuration } from './yaml-values.js';
+
+export { describe, parseDuration } from './yaml-values.js';
 
 /** The keys of a campaign file and of its nested mappings, for "unknown key" checks. */
 export const CAMPAIGN_KEYS = [
@@ -404,20 +407,6 @@ export function fields(map: YamlNode, known: readonly string[], where: string, a
   return out;
 }
 
-export function describe(node: YamlNode | null): string {
-  if (!node) return 'nothing';
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return 'nothing';
-    if (typeof v === 'string') return `text ${JSON.stringify(v)}`;
-    if (typeof v === 'number') return `the number ${v}`;
-    if (typeof v === 'boolean') return `${v}`;
-  }
-  return 'something else';
-}
-
 function requiredHint(key: string): string {
   switch (key) {
     case 'id': return 'a stable number, e.g. id: 42';
@@ -532,15 +521,4 @@ function readSchedule(node: YamlNode | null | undefined, r: Reader, at: At): Cam
     } else schedule.lateGraceSeconds = seconds;
   }
   return ok ? schedule : undefined;
-}
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** "6h", "90m", "1h30m", "45s", "2d" → seconds; undefined for anything else (bare numbers too). */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim().toLowerCase();
-  if (!/^(\d+\s*[smhd]\s*)+$/.test(s)) return undefined;
-  let total = 0;
-  for (const m of s.matchAll(/(\d+)\s*([smhd])/g)) total += Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
-  return total;
 }

@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, type Node as YamlNode, type Pair } from 'yaml';
 import { hasLineBreak } from '../campaigns/addresses.js';
 import { readConfined } from '../campaigns/confined-file.js';
 import { closest } from '../campaigns/problems.js';
+import { describe, parseDuration } from '../campaigns/yaml-values.js';
 import { resolveIncludes } from '../campaigns/resolve-includes.js';
 import { analyseTemplate, MESSAGE_VARIABLES } from '../campaigns/template-variables.js';
 import type { Experiment, LoadedVariant, TestMetric, TestSettings } from './types.js';
@@ -191,17 +192,6 @@ function readTest(node: YamlNode | null, at: At): TestSettings | undefined {
   return ok && share !== undefined && decideAfterSeconds !== undefined ? { share, metric, decideAfterSeconds } : undefined;
 }
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** "4h", "90m", "1h30m", "1d" → seconds; undefined for anything else (bare numbers too). */
-function parseDuration(textValue: string): number | undefined {
-  const s = textValue.trim().toLowerCase();
-  if (!/^(\d+\s*[smhd]\s*)+$/.test(s)) return undefined;
-  let total = 0;
-  for (const m of s.matchAll(/(\d+)\s*([smhd])/g)) total += Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
-  return total;
-}
-
 function fields(map: YamlNode, known: readonly string[], where: string, at: At): { pairs: Map<string, Pair<YamlNode, YamlNode | null>>; ok: boolean } {
   const pairs = new Map<string, Pair<YamlNode, YamlNode | null>>();
   let ok = true;
@@ -233,18 +223,4 @@ function text(node: YamlNode | null | undefined, key: string, at: At, opts: { on
     return undefined;
   }
   return node.value;
-}
-
-function describe(node: YamlNode | null): string {
-  if (!node) return 'nothing';
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return 'nothing';
-    if (typeof v === 'string') return `text ${JSON.stringify(v)}`;
-    if (typeof v === 'number') return `the number ${v}`;
-    if (typeof v === 'boolean') return `${v}`;
-  }
-  return 'something else';
 }
