@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { MarketerError } from '../../src/errors.js';
 
 /** A project folder in tmp from an inline file tree: { 'campaigns/a.yaml': '…' }. */
 export function project(files: Record<string, string>): string {
@@ -39,4 +41,16 @@ subject: "Hi {{ first_name | default('there') }}"
 from: "News <news@example.com>"
 template: templates/t.mjml
 ${extra}`;
+}
+
+/** The problems a rejected campaign lists (it must be rejected as bad input, exit code 2). */
+export async function problemsOf(promise: Promise<unknown>): Promise<string[]> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(MarketerError);
+    expect((err as MarketerError).exitCode).toBe(2);
+    return (err as MarketerError).details;
+  }
+  throw new Error('expected the campaign to be rejected');
 }

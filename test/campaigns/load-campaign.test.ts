@@ -2,18 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCampaign, loadCampaigns } from '../../src/campaigns/index.js';
 import { MarketerError } from '../../src/errors.js';
-import { campaignYaml, configFor, MARKETING_ENV, project, TEMPLATE } from './fixtures.js';
-
-async function problemsOf(promise: Promise<unknown>): Promise<string[]> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MarketerError);
-    expect((err as MarketerError).exitCode).toBe(2);
-    return (err as MarketerError).details;
-  }
-  throw new Error('expected the campaign to be rejected');
-}
+import { campaignYaml, configFor, MARKETING_ENV, problemsOf, project, TEMPLATE } from './fixtures.js';
 
 describe('loading campaign files', () => {
   it('reads the documented example into typed values', async () => {

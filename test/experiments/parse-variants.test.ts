@@ -2,21 +2,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCampaign, loadCampaign } from '../../src/campaigns/index.js';
-import { MarketerError } from '../../src/errors.js';
-import { campaignYaml, configFor, MARKETING_ENV, project, TEMPLATE } from '../campaigns/fixtures.js';
+import { campaignYaml, configFor, MARKETING_ENV, problemsOf, project, TEMPLATE } from '../campaigns/fixtures.js';
 
 const B_TEMPLATE = TEMPLATE.replace('Hello', 'Three things we shipped for you,');
-
-async function problemsOf(promise: Promise<unknown>): Promise<string[]> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MarketerError);
-    expect((err as MarketerError).exitCode).toBe(2);
-    return (err as MarketerError).details;
-  }
-  throw new Error('expected the campaign to be rejected');
-}
 
 function abProject(extra: string, files: Record<string, string> = {}): { dir: string; file: string } {
   const dir = project({ 'templates/t.mjml': TEMPLATE, 'templates/weekly-b.mjml': B_TEMPLATE, 'campaigns/c.yaml': campaignYaml(extra), ...files });
