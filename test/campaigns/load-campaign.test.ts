@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCampaign, loadCampaigns } from '../../src/campaigns/index.js';
-import { MarketerError } from '../../src/errors.js';
 import { campaignYaml, configFor, MARKETING_ENV, problemsOf, project, TEMPLATE } from './fixtures.js';
 
 describe('loading campaign files', () => {
