@@ -19,11 +19,15 @@ export function renderDelivery(campaign: CompiledCampaign, row: ClaimedDelivery)
   };
 }
 
-/** The compiled variant the row records; a campaign without a test has none. */
+/**
+ * The compiled variant the row records. A row without one was enqueued before the campaign had
+ * a test (the claim never hands out a test's rest before its winner is written): it gets the
+ * campaign as it is without variants.
+ */
 function forVariant(campaign: CompiledCampaign, row: ClaimedDelivery): CompiledCampaign {
-  if (!campaign.variants) return campaign;
-  const v = row.variant === null ? undefined : campaign.variants.get(row.variant);
+  if (!campaign.variants || row.variant === null) return campaign;
+  const v = campaign.variants.get(row.variant);
   // Never guess: sending another variant than the one recorded could mail a person both.
-  if (!v) throw new Error(row.variant === null ? 'no variant recorded for this delivery' : `the campaign has no variant "${row.variant}"`);
+  if (!v) throw new Error(`the campaign has no variant "${row.variant}" (the one this delivery records)`);
   return v;
 }
