@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { compileCampaign, loadCampaign } from '../../src/campaigns/index.js';
 import { campaignYaml, configFor, MARKETING_ENV, problemsOf, project, TEMPLATE } from '../campaigns/fixtures.js';
 
@@ -106,6 +107,18 @@ test: { share: 0.3, decide_after: 2h }
       expect.stringMatching(/^templates\/evil\.mjml:5:\d+: .*reaches "constructor"/),
       expect.stringMatching(/^templates\/no-unsubscribe\.mjml:1:1: this marketing template has no unsubscribe link/),
     ]));
+  });
+
+  it('preview shows any variant, the first by default, and names the variants when asked for another', async () => {
+    const { dir, file } = abProject(ISSUE_EXAMPLE);
+    const env = { MARKETER_TRANSPORT: 'outbox', ...MARKETING_ENV };
+    const first = await runCli(['preview', file, '--json'], { cwd: dir, env });
+    expect(JSON.parse(first.stdout)).toMatchObject({ subject: 'This week in the app' });
+    const b = await runCli(['preview', file, '--variant', 'b', '--json'], { cwd: dir, env });
+    expect(JSON.parse(b.stdout).subject).toMatch(/, 3 things we shipped$/);
+    const other = await runCli(['preview', file, '--variant', 'c'], { cwd: dir, env });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain("--variant c: this campaign's variants are a, b.");
   });
 
   it('the content hash covers each variant template, so editing one after sending began is caught', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { sql } from 'kysely';
-import { compileCampaign, findLinks, loadCampaign, SAMPLE_RECIPIENT, type RenderRecipient } from '../../campaigns/index.js';
+import { compileCampaign, findLinks, loadCampaign, SAMPLE_RECIPIENT, type CompiledCampaign, type RenderRecipient } from '../../campaigns/index.js';
 import { inputError } from '../../errors.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { formatNumber, plural } from '../format.js';
@@ -13,13 +13,14 @@ interface PreviewOptions {
   sample?: boolean;
   out?: string;
   text?: boolean;
+  variant?: string;
 }
 
 export async function previewAction(file: string, opts: PreviewOptions, cmd: Command): Promise<void> {
   const ctx = commandContext(cmd);
   if (opts.email && opts.sample) throw inputError('USAGE', 'Use --email or --sample, not both.');
   const campaign = await loadCampaign(path.resolve(file), ctx.config);
-  const compiled = await compileCampaign(campaign, ctx.config);
+  const compiled = pickVariant(await compileCampaign(campaign, ctx.config), opts.variant);
   const recipient = opts.email ? await readSubscriber(ctx, opts.email) : SAMPLE_RECIPIENT;
   const message = compiled.render(recipient);
   const body = opts.text ? message.text : message.html;
@@ -85,4 +86,15 @@ async function readSubscriber(ctx: CommandContext, email: string): Promise<Rende
     timezone: row.timezone,
     attributes: row.attributes,
   };
+}
+
+/** An A/B test's variant by name (default: the first); a campaign without a test has only itself. */
+function pickVariant(compiled: CompiledCampaign, name: string | undefined): CompiledCampaign {
+  const names = [...(compiled.variants?.keys() ?? [])];
+  if (name === undefined) return names[0] === undefined ? compiled : compiled.variants!.get(names[0])!;
+  const v = compiled.variants?.get(name);
+  if (!v) {
+    throw inputError('USAGE', `--variant ${name}: ${names.length > 0 ? `this campaign's variants are ${names.join(', ')}` : 'this campaign has no variants'}.`);
+  }
+  return v;
 }
