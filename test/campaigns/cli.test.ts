@@ -27,14 +27,14 @@ describe('marketer validate', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`error 2 problems found (1 campaign OK):
-  campaigns/b.yaml:6:1: unknown key "colour" in campaign (known keys: id, name, subject, preheader, from, reply_to, template, data, audience, schedule, utm, transactional)
+  campaigns/b.yaml:6:1: unknown key "colour" in campaign (known keys: id, name, subject, preheader, from, reply_to, template, data, audience, schedule, utm, transactional, variants, test)
   templates/bad.mjml:5:27: unknown variable "frist_name" (did you mean "first_name"?)
 hint The campaign file format is in \`marketer validate --help\` and docs/campaign-file.md.
 `);
     const json = await runCli(['validate', 'campaigns/b.yaml', '--json'], { cwd: dir, env });
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout).error.details).toEqual([
-      'campaigns/b.yaml:6:1: unknown key "colour" in campaign (known keys: id, name, subject, preheader, from, reply_to, template, data, audience, schedule, utm, transactional)',
+      'campaigns/b.yaml:6:1: unknown key "colour" in campaign (known keys: id, name, subject, preheader, from, reply_to, template, data, audience, schedule, utm, transactional, variants, test)',
     ]);
   });
 
