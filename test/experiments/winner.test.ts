@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli as runCliOnce, type RunOptions } from '../helpers/cli.js';
 import { sesEnv, useSendingStack } from '../helpers/ses.js';
 import { jsonl, publish } from '../fixtures/ses/records.js';
 import { CAMPAIGN, expectedPlacement, ledgerClock, makeAbRepo, seedSubscribers, SUBJECT_A, subjectB } from './ab-repo.js';
@@ -15,6 +15,8 @@ beforeEach(async () => {
 });
 
 const env = () => ({ ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url });
+// A loaded machine sends slowly; a run may take minutes, never forever.
+const runCli = (args: string[], o: RunOptions) => runCliOnce(args, { timeoutMs: 300_000, ...o });
 const ZONES = ['Pacific/Chatham', 'Asia/Kathmandu', 'UTC', 'America/New_York'];
 
 interface Row { id: string; subscriber_id: string; email: string; first_name: string; timezone: string; variant: string | null; in_test: boolean; status: string; message_id: string | null }
