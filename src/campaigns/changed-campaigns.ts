@@ -178,24 +178,28 @@ async function campaignFilesInScope(root: string, scope: string[] | undefined): 
 }
 
 /**
- * The template a campaign names and every partial it includes, and the segment file its
+ * The templates a campaign names (its own and its variants') and every partial they include, and the segment file its
  * audience names (relative to the root). A file that does not parse is skipped here: if it is in
  * scope, validate reports it anyway.
  */
 async function filesUsedBy(root: string, relFile: string): Promise<{ templates: string[]; segments: string[] }> {
-  let template: unknown;
+  let templates: unknown[] = [];
   let segment: unknown;
   try {
     const doc: unknown = parseYaml(readTextConfined(path.join(root, relFile), root));
     const top = doc && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
-    template = top.template;
+    // The campaign's template and each A/B variant's own.
+    const variants = Array.isArray(top.variants) ? top.variants : [];
+    templates = [top.template, ...variants.map((v: unknown) => (v && typeof v === 'object' ? (v as Record<string, unknown>).template : undefined))];
     segment = top.audience && typeof top.audience === 'object' ? (top.audience as Record<string, unknown>).segment : undefined;
   } catch {
     return { templates: [], segments: [] };
   }
   // Both spellings: whichever exists is the one read (src/audience/segments.ts).
   const segments = typeof segment === 'string' && /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(segment) ? [`segments/${segment}.yaml`, `segments/${segment}.yml`] : [];
-  return { templates: await templateFilesOf(root, template), segments };
+  const files = new Set<string>();
+  for (const t of templates) for (const f of await templateFilesOf(root, t)) files.add(f);
+  return { templates: [...files], segments };
 }
 
 /** The template and every partial it includes (relative to the root). */

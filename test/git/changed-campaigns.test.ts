@@ -155,4 +155,16 @@ describe('changedCampaigns', () => {
     const r = await changedCampaigns({ root: repo.dir, base });
     expect(summary(r)).toEqual([{ relFile: 'campaigns/pro.yaml', change: 'segment', via: ['segments/pro-users.yaml'] }]);
   });
+
+  it("counts a campaign as changed when an A/B variant's template changed", async () => {
+    const { repo } = baseRepo();
+    repo.write({
+      'templates/variant-b.mjml': TEMPLATE.replace('the news', 'news, b'),
+      'campaigns/ab.yaml': `${campaign(10)}variants:\n  - { name: a }\n  - { name: b, template: templates/variant-b.mjml }\ntest: { share: 0.2, metric: clicks, decide_after: 4h }\n`,
+    });
+    const base = repo.commit('ab');
+    repo.write({ 'templates/variant-b.mjml': TEMPLATE.replace('the news', 'news, b2') }).commit('variant');
+    const r = await changedCampaigns({ root: repo.dir, base });
+    expect(summary(r)).toEqual([{ relFile: 'campaigns/ab.yaml', change: 'template', via: ['templates/variant-b.mjml'] }]);
+  });
 });
