@@ -22,6 +22,10 @@ async function seed(n: number, zone = 'UTC'): Promise<void> {
             SELECT 'user' || i || '@example.com', 'User' || i, ${zone}, '{newsletter}' FROM generate_series(1, ${n}) i`.execute(s.t.db);
 }
 
+// Each command sends hundreds to thousands of mails: on a loaded machine one may take minutes,
+// and the tests allow 3 (below); the CLI is stopped a little before that.
+const runLong = (args: string[], o: Parameters<typeof runCli>[1]) => runCli(args, { ...o, timeoutMs: 170_000 });
+
 const env = (extra: Record<string, string> = {}) => ({ ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url, MARKETER_LEASE_SECONDS: '5', ...extra });
 
 async function statusCounts(): Promise<Record<string, number>> {
@@ -53,7 +57,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     expect(atKill.sending ?? 0).toBeGreaterThan(0);
     expect(atKill.queued ?? 0).toBeGreaterThan(0);
 
-    const r = await runCli(['dispatch', '--campaign', '7', '--wait', '--json', '--rate', '1000'], { cwd: dir, env: env() });
+    const r = await runLong(['dispatch', '--campaign', '7', '--wait', '--json', '--rate', '1000'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     const counts = await statusCounts();
     expect((counts.sent ?? 0) + (counts.unknown ?? 0)).toBe(2000);
@@ -89,7 +93,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     expect(counts.unknown ?? 0).toBe(0);
     expect((counts.sent ?? 0) + (counts.queued ?? 0)).toBe(300);
     expect(await storeAddresses()).toHaveLength(counts.sent ?? 0);
-    const resumed = await runCli(['send', campaignFile, '--json', '--rate', '1000'], { cwd: dir, env: env() });
+    const resumed = await runLong(['send', campaignFile, '--json', '--rate', '1000'], { cwd: dir, env: env() });
     expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 300, queued: 0, status: 'done' });
     const addresses = await storeAddresses();
     expect(addresses).toHaveLength(300);
@@ -99,12 +103,12 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
   it('runs three dispatchers at once without sending anyone twice', async () => {
     await seed(1500);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
-    const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const enq = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(enq.code, enq.stderr).toBe(0);
     expect(JSON.parse(enq.stdout)).toMatchObject({ campaign: 7, enqueued: 1500, sent: 0, queued: 1500 });
     await sql`UPDATE deliveries SET due_at = now()`.execute(s.t.db);
     const workers = await Promise.all(['a', 'b', 'c'].map((w) =>
-      runCli(['dispatch', '--worker', w, '--json', '--rate', '300', '--concurrency', '4'], { cwd: dir, env: env() })));
+      runLong(['dispatch', '--worker', w, '--json', '--rate', '300', '--concurrency', '4'], { cwd: dir, env: env() })));
     const sentBy = workers.map((w) => {
       expect(w.code, w.stderr).toBe(0);
       return (JSON.parse(w.stdout) as { sent: number }).sent;
@@ -125,7 +129,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     // end of a run depends on how long the run took.)
     s.proxy.faults = { maxPerSecond: 60, throttleFirst: 30, serverError: 0.1 };
     const { dir, campaignFile } = makeCampaignRepo();
-    const r = await runCli(['send', campaignFile, '--json', '--rate', '200'], { cwd: dir, env: env() });
+    const r = await runLong(['send', campaignFile, '--json', '--rate', '200'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ campaign: 7, enqueued: 300, sent: 300, failed: 0, unknown: 0, queued: 0 });
@@ -144,7 +148,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     // that found nothing more, and must still be sent by this run.
     s.proxy.faults = { refuseRecipient: { to: 'user120@example.com', status: 429, times: 8 } };
     const { dir, campaignFile } = makeCampaignRepo();
-    const r = await runCli(['send', campaignFile, '--json', '--rate', '500'], { cwd: dir, env: env() });
+    const r = await runLong(['send', campaignFile, '--json', '--rate', '500'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     expect(s.proxy.faults.refuseRecipient?.times).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 120, queued: 0, failed: 0, status: 'done' });
@@ -157,7 +161,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     await seed(50);
     s.proxy.faults = { refuseRecipient: { to: 'user7@example.com', status: 500, times: 9 } };
     const { dir, campaignFile } = makeCampaignRepo();
-    const r = await runCli(['send', campaignFile, '--json', '--rate', '500'], { cwd: dir, env: env() });
+    const r = await runLong(['send', campaignFile, '--json', '--rate', '500'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     expect(s.proxy.faults.refuseRecipient?.times).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 50, queued: 0, failed: 0, status: 'done', this_run: { retries: 9 } });
@@ -169,13 +173,13 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     await sql`UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'user1@example.com'`.execute(s.t.db);
     await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('user2@example.com'), 'complained')`.execute(s.t.db);
     const { dir, campaignFile } = makeCampaignRepo({ at: '2030-01-01 08:00' });
-    const enq = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const enq = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(enq.stdout).enqueued).toBe(18);
     // After enqueue: one unsubscribes, one address is suppressed (forgotten).
     await sql`UPDATE subscribers SET status = 'bounced' WHERE email = 'user3@example.com'`.execute(s.t.db);
     await sql`INSERT INTO suppressions (email_hash, reason) VALUES (marketer_address_hash('user4@example.com'), 'forgotten')`.execute(s.t.db);
     await sql`UPDATE deliveries SET due_at = now()`.execute(s.t.db);
-    const r = await runCli(['dispatch', '--json'], { cwd: dir, env: env() });
+    const r = await runLong(['dispatch', '--json'], { cwd: dir, env: env() });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 16, skipped: 2 });
     const addresses = await storeAddresses();
@@ -186,15 +190,15 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
   it('refuses a campaign whose file changed after sending began; a plain re-run sends nothing new', async () => {
     await seed(30);
     const { dir, campaignFile } = makeCampaignRepo();
-    const first = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const first = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(first.stdout)).toMatchObject({ sent: 30 });
-    const again = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const again = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ enqueued: 30, sent: 30, this_run: { sent: 0 } });
     const template = path.join(dir, 'templates', 'simple.mjml');
     writeFileSync(template, readFileSync(template, 'utf8').replace('see', 'read'));
     writeFileSync(campaignFile, readFileSync(campaignFile, 'utf8').replace('name: Test campaign', 'name: Renamed'));
-    const changed = await runCli(['send', campaignFile], { cwd: dir, env: env() });
+    const changed = await runLong(['send', campaignFile], { cwd: dir, env: env() });
     expect(changed.code).toBe(2);
     expect(changed.stderr).toContain('Campaign 7 (campaigns/c.yaml) changed after sending began: 30 deliveries have been attempted with the earlier version.');
     expect(changed.stderr).toContain('campaign file: "name" changed');
@@ -205,7 +209,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
   it('keeps going when Postgres drops its connections mid-send', async () => {
     await seed(600);
     const { dir, campaignFile } = makeCampaignRepo();
-    const run = runCli(['send', campaignFile, '--json', '--rate', '300', '--concurrency', '8'], { cwd: dir, env: env() });
+    const run = runLong(['send', campaignFile, '--json', '--rate', '300', '--concurrency', '8'], { cwd: dir, env: env() });
     let kills = 0;
     const killer = (async () => {
       while (s.proxy.answered.forwarded < 50) await new Promise((r) => setTimeout(r, 20));
@@ -230,7 +234,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     await seed(10);
     s.proxy.faults = { rejectAll: 'SendingPausedException' };
     const { dir, campaignFile } = makeCampaignRepo();
-    const r = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const r = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('Sending stopped: SendingPausedException');
     expect(JSON.parse(r.stdout)).toMatchObject({ sent: 0, queued: 10, stopped: { reason: 'fatal' } });
@@ -241,7 +245,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     await seed(40);
     s.proxy.faults = { rejectAll: 'MessageRejected' };
     const { dir, campaignFile } = makeCampaignRepo();
-    const r = await runCli(['send', campaignFile, '--json', '--concurrency', '1'], { cwd: dir, env: env({ MARKETER_MAX_CONSECUTIVE_FAILURES: '5' }) });
+    const r = await runLong(['send', campaignFile, '--json', '--concurrency', '1'], { cwd: dir, env: env({ MARKETER_MAX_CONSECUTIVE_FAILURES: '5' }) });
     // Deliveries failed in this run: exit 1 (the pause alone is not a breaker).
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
@@ -251,7 +255,7 @@ describe('send and dispatch under failure', { timeout: 180_000 }, () => {
     const campaign = await s.t.db.selectFrom('campaigns').select(['status', 'paused_reason']).executeTakeFirstOrThrow();
     expect(campaign.status).toBe('paused');
     s.proxy.faults = {};
-    const resumed = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    const resumed = await runLong(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 35, failed: 5, queued: 0, status: 'done' });
   });
 });
