@@ -1,7 +1,7 @@
 /**
- * SES events: ingest throughput, its CPU cost, and `marketer stats` latency on plain Postgres.
+ * SES events: ingest throughput and its CPU cost against a bare loader, on plain Postgres.
  *
- *   node --import tsx bench/events.ts [--events N] [--rounds N] [--table N] [--runs N] [--no-stats] [--build]
+ *   node --import tsx bench/events.ts [--events N] [--rounds N] [--build]
  *
  * 1. Seeds campaign 42 with 200,000 sent deliveries in a template database and writes N
  *    (default 1,000,000) SES records as JSON lines (half raw, half in SNS envelopes: Send,
@@ -15,10 +15,7 @@
  *    Postgres (all of its processes, from /proc), peak RSS of the process and of the process plus
  *    Postgres (proportional set sizes, so shared buffers count once).
  * 2. Re-ingest of the same file into marketer's last database (all duplicates).
- * 3. Unless --no-stats: fills email_events to --table rows (default 10,000,000) with campaign
- *    43's events generated in SQL (1,000,000 deliveries), recounts its rollups, VACUUM ANALYZE,
- *    then times `marketer stats 43 --json` end to end and the stats queries alone in-process;
- *    median of --runs (default 7).
+ * `marketer stats` on 10M events is bench/stats.ts.
  *
  * Postgres is a throwaway embedded server on a free port under bench/.data, with fsync,
  * synchronous_commit and full_page_writes off like every bench here (the same for both sides:
@@ -26,7 +23,7 @@
  * settings. The server folder and the event file are removed at the end, on error and on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -36,8 +33,6 @@ import pg from 'pg';
 import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import type { Database } from '../src/db/types.js';
-import { campaignStats } from '../src/reports/campaign-stats.js';
-import { recountRollups } from '../src/reports/recount-rollups.js';
 import { CLI, DATA_DIR, ROOT, median, postmasterPid, readCurrentRss, readRss, reapedChildrenCpuMs, treeCpuMs, treePssKiB, withDatabase } from './lib.js';
 
 const PG_DIR = path.join(DATA_DIR, `events-pg-${process.pid}`);
@@ -45,14 +40,12 @@ const PG_DIR = path.join(DATA_DIR, `events-pg-${process.pid}`);
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SEED_DB = 'bench_events_seed';
 const GOAL_EVENTS_PER_S = 25_000;
-const GOAL_STATS_MS = 300;
 const INGEST_DELIVERIES = 200_000;
-const TABLE_DELIVERIES = 1_000_000;
 
-interface Args { events: number; rounds: number; table: number; runs: number; stats: boolean }
+interface Args { events: number; rounds: number }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { events: 1_000_000, rounds: 3, table: 10_000_000, runs: 7, stats: true };
+  const args: Args = { events: 1_000_000, rounds: 3 };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const num = () => {
@@ -63,11 +56,8 @@ function parseArgs(argv: string[]): Args {
     };
     if (a === '--events') args.events = num();
     else if (a === '--rounds') args.rounds = num();
-    else if (a === '--table') args.table = num();
-    else if (a === '--runs') args.runs = num();
-    else if (a === '--no-stats') args.stats = false;
     else if (a === '--build') continue; // lib.ts builds dist/ whenever a source is newer
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--rounds N] [--table N] [--runs N] [--no-stats])`);
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--rounds N])`);
   }
   return args;
 }
@@ -218,12 +208,10 @@ async function main(): Promise<void> {
   mkdirSync(DATA_DIR, { recursive: true });
   const file = path.join(DATA_DIR, `events-${process.pid}.jsonl`);
   let server: EmbeddedServer | undefined;
-  let db: Kysely<Database> | undefined;
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    await db?.destroy().catch(() => undefined);
     rmSync(file, { force: true });
     if (server) {
       await server.stop().catch(() => undefined);
@@ -317,69 +305,13 @@ async function main(): Promise<void> {
     const ratio = (med('marketer', (m) => m.cpuMs + m.pgCpuMs)) / (med('baseline', (m) => m.cpuMs + m.pgCpuMs));
     console.log(`marketer / baseline: ${ratio.toFixed(2)}× the CPU (process + Postgres) for the same events`);
 
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: marketerUrl, max: 4 }) }) });
     const again = await measure([CLI, 'events', 'ingest', file, '--json'], envFor(marketerUrl), pgPid);
     const dup = JSON.parse(again.stdout) as Record<string, number>;
     console.log(`\nre-ingest of the same file: ${(again.ms / 1000).toFixed(1)} s, ingested ${dup.ingested}, duplicates ${dup.duplicates?.toLocaleString('en-US')}; CPU per 1M: process ${perM(again.cpuMs).toFixed(1)} s, Postgres ${perM(again.pgCpuMs).toFixed(1)} s`);
     await admin.end();
-    if (args.stats) await statsBench(db, args, envFor(marketerUrl));
   } finally {
     await cleanup();
   }
-}
-
-/** Part 3: `marketer stats` on a campaign with 9M of 10M events. */
-async function statsBench(db: Kysely<Database>, args: Args, env: NodeJS.ProcessEnv): Promise<void> {
-  await sql`INSERT INTO campaigns (id, name, file, content_hash, status) VALUES (43, 'stats bench', 'campaigns/43.yaml', 'x', 'done')`.execute(db);
-  const have = Number((await sql<{ n: string }>`SELECT count(*) AS n FROM email_events`.execute(db)).rows[0]!.n);
-  const fill = Math.max(0, args.table - have);
-  let t0 = performance.now();
-  await sql`
-    INSERT INTO subscribers (email, timezone)
-    SELECT 'stats' || g || '@example.com', (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata','UTC'])[1 + g % 4]
-    FROM generate_series(1, ${TABLE_DELIVERIES}) g`.execute(db);
-  await sql`
-    INSERT INTO deliveries (campaign_id, subscriber_id, due_at, timezone, status, message_id, sent_at, delivered_at, opened_at, clicked_at, bounced_at, complained_at)
-    SELECT 43, s.id, ${iso(AT)}::timestamptz + (s.id % 4) * interval '3 hours', s.timezone,
-      CASE WHEN s.id % 200 = 0 THEN 'failed' WHEN s.id % 150 = 0 THEN 'skipped' ELSE 'sent' END, 'm43-' || s.id, ${iso(AT)}::timestamptz,
-      CASE WHEN s.id % 50 <> 0 THEN ${iso(AT)}::timestamptz + interval '5 seconds' END,
-      CASE WHEN s.id % 3 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 7200) * interval '1 second' END,
-      CASE WHEN s.id % 12 = 0 THEN ${iso(AT)}::timestamptz + (s.id % 9000) * interval '1 second' END,
-      CASE WHEN s.id % 50 = 0 THEN ${iso(AT)}::timestamptz + interval '6 seconds' END,
-      CASE WHEN s.id % 2000 = 0 THEN ${iso(AT)}::timestamptz + interval '1 hour' END
-    FROM subscribers s WHERE s.email LIKE 'stats%' ORDER BY s.id`.execute(db);
-  const d43 = Number((await sql<{ id: string }>`SELECT min(id) AS id FROM deliveries WHERE campaign_id = 43`.execute(db)).rows[0]!.id);
-  // Per 10 events: 1 Delivery, 6 Open, 2 Click, 1 Bounce; over 3 days.
-  await sql`
-    INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, bounce_type, bounce_subtype, link)
-    SELECT ${iso(AT)}::timestamptz + (g % 259200) * interval '1 second', 'gen:' || g,
-      (ARRAY['Delivery','Open','Open','Open','Click','Open','Open','Click','Open','Bounce'])[1 + g % 10],
-      43, ${d43} + g % ${TABLE_DELIVERIES}, 'm43-' || g % ${TABLE_DELIVERIES},
-      CASE WHEN g % 10 = 9 THEN (CASE WHEN g % 30 = 9 THEN 'Permanent' ELSE 'Transient' END) END,
-      CASE WHEN g % 10 = 9 THEN 'General' END,
-      CASE WHEN g % 10 IN (4, 7) THEN 'https://example.com/article/' || (g % 15) || '?utm_source=marketer' END
-    FROM generate_series(1, ${fill}) g`.execute(db);
-  console.log(`\nfilled email_events to ${(have + fill).toLocaleString('en-US')} rows (campaign 43: ${fill.toLocaleString('en-US')} events, ${TABLE_DELIVERIES.toLocaleString('en-US')} deliveries) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  t0 = performance.now();
-  await recountRollups(db, 43);
-  console.log(`recounted campaign 43's rollups in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  await sql`VACUUM ANALYZE`.execute(db);
-
-  const cli: number[] = [];
-  const inProcess: number[] = [];
-  for (let i = 0; i < args.runs; i++) {
-    const r = await measure([CLI, 'stats', '43', '--json', '--tz', 'Europe/Berlin'], env, undefined);
-    if (r.code !== 0) throw new Error(`stats failed: ${r.stderr}`);
-    cli.push(r.ms);
-    const s = performance.now();
-    await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
-    inProcess.push(performance.now() - s);
-  }
-  const s43 = await campaignStats(db, 43, { timezone: 'Europe/Berlin' });
-  const bare = await measure([CLI, '--version'], env, undefined);
-  console.log(`\nmarketer stats 43 (${(s43.opens.total + s43.clicks.total).toLocaleString('en-US')} opens+clicks, ${s43.recipients.toLocaleString('en-US')} recipients, ${s43.timeline.length} hours):`);
-  console.log(`  queries in-process: median ${median(inProcess).toFixed(0)} ms of ${args.runs} (${inProcess.map((x) => x.toFixed(0)).join(', ')}) ${median(inProcess) < GOAL_STATS_MS ? '(goal < 300 ms met)' : '(ABOVE the 300 ms goal)'}`);
-  console.log(`  whole CLI process:  median ${median(cli).toFixed(0)} ms of ${args.runs} (${cli.map((x) => x.toFixed(0)).join(', ')}); "marketer --version" alone takes ${bare.ms.toFixed(0)} ms`);
 }
 
 main().catch((err: unknown) => {

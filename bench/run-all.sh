@@ -40,7 +40,7 @@ if [ "$quick" = --quick ]; then
   run import "${tsx[@]}" bench/import.ts --rows 20000 --rounds 1
   run send "${tsx[@]}" bench/send.ts --rows 2000 --rounds 1 --stub
   run enqueue "${tsx[@]}" bench/enqueue.ts --rows 20000 --rounds 1
-  run events "${tsx[@]}" bench/events.ts --events 20000 --rounds 1 --no-stats
+  run events "${tsx[@]}" bench/events.ts --events 20000 --rounds 1
   run audience "${tsx[@]}" bench/audience.ts --rows 20000 --rounds 1
 else
   run startup "${tsx[@]}" bench/startup.ts --runs 15
@@ -49,7 +49,7 @@ else
   run import "${tsx[@]}" bench/import.ts --rows 1000000 --rounds 3
   run send "${tsx[@]}" bench/send.ts --rows 10000 --rounds 3 --stub
   run enqueue "${tsx[@]}" bench/enqueue.ts --rows 1000000 --rounds 3
-  run events "${tsx[@]}" bench/events.ts --events 300000 --rounds 3 --no-stats
+  run events "${tsx[@]}" bench/events.ts --events 300000 --rounds 3
   run audience "${tsx[@]}" bench/audience.ts --rows 1000000 --rounds 5
   run stats "${tsx[@]}" bench/stats.ts --runs 15
 fi
