@@ -28,6 +28,9 @@ interface Environments {
   strictText: nunjucks.Environment;
 }
 
+/** Decorated links kept per compiled campaign (a few hundred KB at most). */
+const DECORATED_LINKS_KEPT = 4096;
+
 /**
  * One set per campaign, because the UTM filter carries the campaign's parameters. Every one is
  * sandboxed (sandbox.ts): validate, preview, plan, send and dispatch all render through these.
@@ -37,13 +40,20 @@ interface Environments {
  * null first_name is data, not a template bug (and default() needs it undefined, not null).
  */
 function environments(utm: Record<string, string> | undefined, skipPrefixes: string[]): Environments {
-  const make = (autoescape: boolean, throwOnUndefined: boolean) => {
-    const decorate = (value: unknown) => {
-      if (typeof value !== 'string' || !utm || !/^https?:\/\//i.test(value) || skipPrefixes.some((p) => value.startsWith(p))) return value;
-      return addUtm(value, utm);
-    };
-    return sandboxedEnvironment({ autoescape, throwOnUndefined, filters: { [UTM_FILTER]: decorate } });
+  // Most such links are the same for every recipient (the campaign's data): each is decorated
+  // once per campaign. A link per recipient is decorated every time, past the first few thousand.
+  const decorated = new Map<string, string>();
+  const decorate = (value: unknown) => {
+    if (typeof value !== 'string' || !utm || !/^https?:\/\//i.test(value) || skipPrefixes.some((p) => value.startsWith(p))) return value;
+    let out = decorated.get(value);
+    if (out === undefined) {
+      out = addUtm(value, utm);
+      if (decorated.size < DECORATED_LINKS_KEPT) decorated.set(value, out);
+    }
+    return out;
   };
+  const make = (autoescape: boolean, throwOnUndefined: boolean) =>
+    sandboxedEnvironment({ autoescape, throwOnUndefined, filters: { [UTM_FILTER]: decorate } });
   return { html: make(true, false), text: make(false, false), strictHtml: make(true, true), strictText: make(false, true) };
 }
 

@@ -112,6 +112,20 @@ describe('compiling and rendering a campaign', () => {
     expect(m.unsubscribeUrl).not.toContain('utm_');
   });
 
+  it('decorates a link per recipient right for every recipient, past the links it keeps decorated', async () => {
+    const template = TEMPLATE.replace('<mj-text><a href="{{ unsubscribe_url }}">', '<mj-text><a href="{{ attributes.page }}">yours</a></mj-text>\n        <mj-text><a href="{{ unsubscribe_url }}">');
+    const compiled = await compile(template, campaignYaml('utm: { source: newsletter }\n'));
+    for (let i = 0; i < 5000; i += 1) {
+      const page = `https://example.com/p/${i % 4500}?v=${i % 3}`;
+      const m = compiled.render({ ...recipient, subscriberId: String(i), attributes: { page } });
+      if (!m.html.includes(`href="${page}&amp;utm_source=newsletter"`)) throw new Error(`recipient ${i}: ${page} was not decorated as it should be`);
+    }
+    // Repeated and plain links come out the same however often they are seen.
+    const again = compiled.render({ ...recipient, attributes: { page: 'https://example.com/p/7?v=1' } });
+    expect(again.html).toContain('href="https://example.com/p/7?v=1&amp;utm_source=newsletter"');
+    expect(again.text).toContain('https://example.com/p/7?v=1&utm_source=newsletter');
+  });
+
   it('decorates links without touching placeholders inside them', () => {
     const { html } = decorateLinks(`<a href="https://example.com/{{ data.slug }}?a=1">x</a><link href="https://fonts.example.com/css">`, { utm_source: 'n' });
     expect(html).toBe(`<a href="https://example.com/{{ data.slug }}?a=1&amp;utm_source=n">x</a><link href="https://fonts.example.com/css">`);
