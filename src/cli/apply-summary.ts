@@ -21,7 +21,8 @@ const sha = (s: string) => code(s.slice(0, 12));
 /** The job page's report of one `marketer apply` (or `apply --plan`). */
 export function applySummary(o: ApplySummaryInput): string {
   const r = o.result;
-  const bad = o.problems.length > 0 || r.refused.length > 0 || Boolean(o.dispatch?.stopped) || (o.dispatch?.failed ?? 0) > 0;
+  const bad = o.problems.length > 0 || r.refused.length > 0 || Boolean(o.dispatch?.stopped) || (o.dispatch?.failed ?? 0) > 0
+    || (o.dispatch?.paused.length ?? 0) > 0;
   const lines = [`## ${bad ? '❌' : o.plan ? '📬' : '🚀'} marketer apply${o.plan ? ' --plan' : ''}`, ''];
   if (o.range.from === 'behind') lines.push(`HEAD ${sha(o.range.head)} is older than ${sha(o.range.base)}, already applied on ${code(o.range.branch)}: nothing to apply.`, '');
   else {
@@ -51,6 +52,7 @@ export function applySummary(o: ApplySummaryInput): string {
     const d = o.dispatch;
     lines.push(`Dispatched: ${formatNumber(d.sent)} sent, ${formatNumber(d.failed)} failed${d.unknown ? `, ${formatNumber(d.unknown)} unknown` : ''}${d.skipped ? `, ${formatNumber(d.skipped)} skipped (late)` : ''}.`, '');
     for (const id of new Set(d.errors.map((e) => e.campaign))) lines.push(...errorLines(`campaign ${id}`, d.errors.filter((e) => e.campaign === id)));
+    for (const p of d.paused) lines.push(`**Paused: campaign ${p.campaign}** ${md(p.reason)}. Fix the cause, then run \`marketer send\` on its file to resume.`, '');
     if (d.stopped) lines.push(`**Sending stopped:** ${md(d.stopped.message)}. The rest stays queued.`, '');
   } else if (o.due !== undefined) lines.push(`Due now: ${plural(o.due, 'delivery')} would be dispatched.`, '');
   return lines.join('\n');

@@ -167,7 +167,9 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
   const inFlight = new Set<Promise<void>>();
   try {
     result.recovered = await recoverExpiredLeases(db);
-    let lastHousekeeping = 0;
+    // -Infinity, not 0: performance.now() counts from the process's start, so 0 would skip the
+    // first look (breakers, late waves) for the first 5 s of every run.
+    let lastHousekeeping = -Infinity;
     while (!stopController.signal.aborted) {
       const nowMs = performance.now();
       if (nowMs - lastHousekeeping > 5_000) {
@@ -196,7 +198,7 @@ export async function dispatch(deps: DispatchDeps, o: DispatchOptions): Promise<
         continue;
       }
       await Promise.all(inFlight);
-      lastHousekeeping = 0;
+      lastHousekeeping = -Infinity;
       await writers.results.drain();
       // Nothing is in flight here, so any row still claimed by this worker and never attempted
       // is an orphan of a claim whose reply was lost to a dropped connection: give it back.

@@ -9,6 +9,7 @@ import { jsonl, publish } from '../fixtures/ses/records.js';
 import { BIN, cleanEnv, runCli } from '../helpers/cli.js';
 import { makeCampaignRepo } from '../helpers/campaign-repo.js';
 import { sesEnv, useSendingStack } from '../helpers/ses.js';
+import { GitRepo } from '../git/git-repo.js';
 
 const s = useSendingStack();
 beforeEach(async () => {
@@ -104,6 +105,29 @@ describe('circuit breakers during a send', { timeout: 240_000 }, () => {
     const resumed = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ sent: 250, queued: 50, status: 'running', paused: [] });
+  });
+
+  it('fails `apply` (the send on merge) when its dispatch finds a breaker tripped', async () => {
+    const { dir, campaignFile } = await twoWaves();
+    const first = await runCli(['send', campaignFile, '--json'], { cwd: dir, env: env() });
+    expect(JSON.parse(first.stdout)).toMatchObject({ sent: 250, queued: 50 });
+    writeFileSync(path.join(dir, 'events.jsonl'), await eventsFor('bounce', 20));
+    expect((await runCli(['events', 'ingest', path.join(dir, 'events.jsonl')], { cwd: dir, env: env() })).code).toBe(0);
+    // The second wave comes due; a merge that changes no campaign runs apply, which dispatches it.
+    await sql`UPDATE deliveries SET due_at = now() WHERE status = 'queued'`.execute(s.t.db);
+    const repo = new GitRepo(dir);
+    const base = repo.commit('campaigns');
+    repo.write({ 'README.md': 'notes\n' }).commit('notes');
+    const summary = path.join(dir, 'summary.md');
+    const r = await runCli(['apply', '--since', base, '--json', '--summary', summary], { cwd: dir, env: env() });
+    expect(r.code, r.stderr).toBe(1);
+    const expected = 'hard bounce rate 8.0% (20 of 250 settled deliveries) is above max_bounce_rate 5.0%';
+    expect(JSON.parse(r.stdout).dispatch).toMatchObject({ sent: 0, paused: [{ campaign: 7, breaker: 'bounce', reason: expected }] });
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM deliveries WHERE status = 'queued'`.execute(s.t.db);
+    expect(rows[0]!.n).toBe(50);
+    const md = readFileSync(summary, 'utf8');
+    expect(md).toContain('## ❌ marketer apply');
+    expect(md).toContain('**Paused: campaign 7** hard bounce rate 8.0% (20 of 250 settled deliveries) is above max\\_bounce\\_rate 5.0%.');
   });
 
   it('puts a tripped breaker in the step summary and fails the command', async () => {

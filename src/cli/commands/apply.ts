@@ -18,7 +18,7 @@ import { formatCampaignErrors, formatStatus } from '../format-sending.js';
 import { byCount, formatNumber, plural } from '../format.js';
 import { writeSummary } from '../step-summary.js';
 import { compileAll } from './plan.js';
-import { exitIfFailed, exitIfStopped, runDispatch } from './send.js';
+import { exitIfFailed, exitIfStopped, exitIfTripped, runDispatch } from './send.js';
 
 interface ApplyFlags {
   since?: string;
@@ -117,6 +117,7 @@ async function runApply(ctx: CommandContext, flags: ApplyFlags): Promise<void> {
   }
   exitIfStopped(report.dispatch?.stopped);
   if (report.dispatch) exitIfFailed(report.dispatch);
+  if (report.dispatch) exitIfTripped(report.dispatch);
   if (report.result.refused.length > 0) {
     process.stderr.write(`${chalk.red('error')} ${plural(report.result.refused.length, 'campaign')} ${byCount(report.result.refused.length, 'was', 'were')} refused (see above); the others were ${flags.plan ? 'planned' : 'sent'}.\n`);
     throw new ReportedExit(2);
