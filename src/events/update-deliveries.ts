@@ -1,0 +1,137 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../db/types.js';
+import type { LedgerRow, Matched } from './match-ledger.js';
+import { unsubscribes } from './parse-ses-event.js';
+
+const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
+type First = (typeof FIRSTS)[number];
+
+const FIRST_OF_TYPE: Record<string, First | undefined> = {
+  Delivery: 'delivered',
+  Open: 'opened',
+  Click: 'clicked',
+  Bounce: 'bounced',
+  Complaint: 'complained',
+};
+
+interface DeliveryChange {
+  row: LedgerRow;
+  /** The earliest time of each kind in the batch. */
+  at: Partial<Record<First, Date>>;
+  settle?: 'sent' | 'failed';
+  sentAt?: Date;
+  messageId?: string | undefined;
+  error?: string;
+}
+
+const minDate = (a: Date | undefined, b: Date) => (a === undefined || b < a ? b : a);
+
+/**
+ * Would `at` move the column `stored`? Earliest wins. A stored time may carry microseconds that
+ * the JavaScript Date read of it lost, so an equal time counts as a change: the statement's
+ * LEAST and its WHERE decide, exactly.
+ */
+const moves = (stored: Date | null, at: Date | undefined) => at !== undefined && (stored === null || at.getTime() <= stored.getTime());
+
+/**
+ * First-event timestamps (the earliest wins, whatever the arrival order), the per-wave counts
+ * of deliveries with each of them set, and settlement of `unknown` sends: any event SES emits
+ * after accepting the mail proves it was sent; a Reject or Rendering Failure proves it was not.
+ *
+ * `events` are this batch's new events in time order, their ledger rows locked by matchLedger,
+ * so the rows' values are exact: a column that is NULL now and set by the batch is a first, and
+ * a row the batch would not change (a second open, a Send of a sent mail) is not written at all.
+ * Returns how many `unknown` sends were settled.
+ */
+export async function updateDeliveries(trx: Transaction<Database>, events: Matched[], topic: string | undefined): Promise<number> {
+  const changes = new Map<string, DeliveryChange>();
+  let settled = 0;
+  for (const m of events) {
+    if (!m.delivery || !m.event.known) continue;
+    const e = m.event;
+    let c = changes.get(m.delivery.id);
+    if (!c) changes.set(m.delivery.id, (c = { row: m.delivery, at: {} }));
+    const first = FIRST_OF_TYPE[e.type];
+    if (first) c.at[first] = minDate(c.at[first], e.time);
+    if (unsubscribes(e, topic)) c.at.unsubscribed = minDate(c.at.unsubscribed, e.time);
+    if (m.delivery.status === 'unknown' && c.settle === undefined) {
+      if (e.type === 'Reject' || e.type === 'Rendering Failure') {
+        c.settle = 'failed';
+        c.error = e.type === 'Reject' ? `SES rejected the message: ${String(e.payload?.reason ?? 'no reason given')}` : `SES rendering failure: ${String(e.payload?.errorMessage ?? '')}`;
+      } else {
+        c.settle = 'sent';
+        c.sentAt = e.time;
+      }
+      settled += 1;
+    }
+    if (e.type === 'Send') c.sentAt = minDate(c.sentAt, e.time);
+    c.messageId = e.messageId;
+  }
+  if (changes.size === 0) return 0;
+
+  const list: DeliveryChange[] = [];
+  const waves = new Map<string, { campaign: number; timezone: string; n: Record<First, number> }>();
+  for (const c of changes.values()) {
+    const d = c.row;
+    const stored: Record<First, Date | null> = {
+      delivered: d.delivered_at, opened: d.opened_at, clicked: d.clicked_at, bounced: d.bounced_at, complained: d.complained_at, unsubscribed: d.unsubscribed_at,
+    };
+    let changed = c.settle !== undefined || (d.message_id === null && c.messageId !== undefined);
+    for (const f of FIRSTS) {
+      if (!moves(stored[f], c.at[f])) continue;
+      changed = true;
+      if (stored[f] !== null) continue;
+      const key = `${d.campaign_id}\u0000${d.timezone}`;
+      let w = waves.get(key);
+      if (!w) waves.set(key, (w = { campaign: d.campaign_id, timezone: d.timezone, n: { delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 } }));
+      w.n[f] += 1;
+    }
+    if (changed) list.push(c);
+  }
+
+  if (list.length > 0) {
+    const ts = (f: (c: DeliveryChange) => Date | undefined) => list.map((c) => f(c)?.toISOString() ?? null);
+    // The rows are locked already (matchLedger), so the order of this statement's writes does not
+    // matter. The WHERE skips a row whose values would not change after all (an equal time).
+    await sql`
+      UPDATE deliveries d SET
+        delivered_at = LEAST(d.delivered_at, u.delivered),
+        opened_at = LEAST(d.opened_at, u.opened),
+        clicked_at = LEAST(d.clicked_at, u.clicked),
+        bounced_at = LEAST(d.bounced_at, u.bounced),
+        complained_at = LEAST(d.complained_at, u.complained),
+        unsubscribed_at = LEAST(d.unsubscribed_at, u.unsubscribed),
+        status = CASE WHEN d.status = 'unknown' AND u.settle IS NOT NULL THEN u.settle ELSE d.status END,
+        sent_at = CASE WHEN d.status = 'unknown' AND u.settle = 'sent' THEN COALESCE(d.sent_at, u.sent) ELSE d.sent_at END,
+        error = CASE WHEN d.status = 'unknown' AND u.settle = 'failed' THEN u.error ELSE d.error END,
+        message_id = COALESCE(d.message_id, u.message_id)
+      FROM unnest(
+        ${list.map((c) => c.row.id)}::bigint[],
+        ${ts((c) => c.at.delivered)}::timestamptz[], ${ts((c) => c.at.opened)}::timestamptz[], ${ts((c) => c.at.clicked)}::timestamptz[],
+        ${ts((c) => c.at.bounced)}::timestamptz[], ${ts((c) => c.at.complained)}::timestamptz[], ${ts((c) => c.at.unsubscribed)}::timestamptz[],
+        ${list.map((c) => c.settle ?? null)}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
+        ${list.map((c) => c.messageId ?? null)}::text[], ${list.map((c) => c.error ?? null)}::text[]
+      ) AS u(id, delivered, opened, clicked, bounced, complained, unsubscribed, settle, sent, message_id, error)
+      WHERE d.id = u.id AND (
+        d.delivered_at IS DISTINCT FROM LEAST(d.delivered_at, u.delivered) OR d.opened_at IS DISTINCT FROM LEAST(d.opened_at, u.opened)
+        OR d.clicked_at IS DISTINCT FROM LEAST(d.clicked_at, u.clicked) OR d.bounced_at IS DISTINCT FROM LEAST(d.bounced_at, u.bounced)
+        OR d.complained_at IS DISTINCT FROM LEAST(d.complained_at, u.complained)
+        OR d.unsubscribed_at IS DISTINCT FROM LEAST(d.unsubscribed_at, u.unsubscribed)
+        OR (d.status = 'unknown' AND u.settle IS NOT NULL) OR (d.message_id IS NULL AND u.message_id IS NOT NULL))`.execute(trx);
+  }
+
+  if (waves.size > 0) {
+    // Sorted, so that concurrent ingesters update these rows in one order.
+    const rows = [...waves.values()].sort((a, b) => a.campaign - b.campaign || (a.timezone < b.timezone ? -1 : a.timezone > b.timezone ? 1 : 0));
+    const col = (f: First) => rows.map((r) => r.n[f]);
+    await sql`
+      INSERT INTO campaign_wave_firsts AS w (campaign_id, timezone, delivered, opened, clicked, bounced, complained, unsubscribed)
+      SELECT * FROM unnest(${rows.map((r) => r.campaign)}::int[], ${rows.map((r) => r.timezone)}::text[],
+        ${col('delivered')}::bigint[], ${col('opened')}::bigint[], ${col('clicked')}::bigint[],
+        ${col('bounced')}::bigint[], ${col('complained')}::bigint[], ${col('unsubscribed')}::bigint[])
+      ON CONFLICT (campaign_id, timezone) DO UPDATE SET
+        delivered = w.delivered + excluded.delivered, opened = w.opened + excluded.opened, clicked = w.clicked + excluded.clicked,
+        bounced = w.bounced + excluded.bounced, complained = w.complained + excluded.complained, unsubscribed = w.unsubscribed + excluded.unsubscribed`.execute(trx);
+  }
+  return settled;
+}
