@@ -2,6 +2,7 @@ import { createReadStream, fstat } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
+import { plainRecordText } from './check-record.js';
 import { isMalformed, parseSesRecord, unwrapRecords, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
 
 export interface RecordBatch {
@@ -52,6 +53,7 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
       return;
     }
     const { records, malformed } = unwrapRecords(value, `${name}:${no}`);
+    if (plainRecordText(text)) for (const r of records) r.plain = true;
     add(batch, records, malformed);
     if (batch.events.length >= batchSize) {
       yield batch;

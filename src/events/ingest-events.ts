@@ -5,6 +5,7 @@ import { storeIsolatingRefused } from './isolate-poison.js';
 import { applyAddressOutcomes, type AddressOutcome } from '../subscribers/suppress.js';
 import { matchLedger, type Matched } from './match-ledger.js';
 import { isMalformed, parseSesRecord, unsubscribes, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
+import { sqlArray } from './sql-array.js';
 import { updateDeliveries } from './update-deliveries.js';
 
 export interface IngestOptions {
@@ -133,29 +134,36 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   // in 22 to 114 of 150 batches of the ingest bench, each scan costing more than the batch.
   await sql`SET LOCAL enable_seqscan = off`.execute(trx);
   const matched = await matchLedger(trx, events);
-  const col = <T>(f: (m: Matched) => T) => matched.map(f);
-  // One statement for the batch; the conflict target is the dedupe index (dedupe_key, time),
-  // so a replay inserts nothing and RETURNING tells which rows are new.
-  const inserted = await sql<{ dedupe_key: string; time: Date }>`
-    INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, recipient_hash, bounce_type, bounce_subtype, link, payload)
-    SELECT t, k, ty, c, d, m, marketer_address_hash(r), bt, bs, l, p::jsonb
-    FROM unnest(
-      ${col((m) => m.event.time.toISOString())}::timestamptz[],
-      ${col((m) => m.event.dedupeKey)}::text[],
-      ${col((m) => m.event.type)}::text[],
-      ${col((m) => m.campaignId ?? null)}::int[],
-      ${col((m) => m.delivery?.id ?? null)}::bigint[],
-      ${col((m) => m.event.messageId ?? null)}::text[],
-      ${col((m) => m.event.recipient ?? null)}::text[],
-      ${col((m) => m.event.bounce?.type ?? null)}::text[],
-      ${col((m) => m.event.bounce?.subType ?? null)}::text[],
-      ${col((m) => m.event.click?.link ?? null)}::text[],
-      ${col((m) => (m.event.payload === undefined || !options.keepPayload ? null : JSON.stringify(m.event.payload)))}::text[]
-    ) AS u(t, k, ty, c, d, m, r, bt, bs, l, p)
-    ON CONFLICT (dedupe_key, time) DO NOTHING
-    RETURNING dedupe_key, time`.execute(trx);
-  const fresh = new Set(inserted.rows.map((r) => `${r.dedupe_key}|${new Date(r.time).getTime()}`));
-  const now = matched.filter((m) => fresh.has(`${m.event.dedupeKey}|${m.event.time.getTime()}`));
+  const col = (f: (m: Matched) => string | number | null) => sqlArray(matched.map(f));
+  // One statement for the batch; the conflict target is the dedupe index (dedupe_key, time), so
+  // a replay inserts nothing. It answers how many rows are new: when that is all or none of the
+  // batch (a first ingest, a replay) that says which; only a batch that is partly new also gets
+  // the new rows' keys (the subquery runs only then).
+  const inserted = await sql<{ n: number; fresh: string[] | null }>`
+    WITH ins AS (
+      INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, recipient_hash, bounce_type, bounce_subtype, link, payload)
+      SELECT t, k, ty, c, d, m, marketer_address_hash(r), bt, bs, l, p::jsonb
+      FROM unnest(
+        ${col((m) => m.event.time.toISOString())}::timestamptz[],
+        ${col((m) => m.event.dedupeKey)}::text[],
+        ${col((m) => m.event.type)}::text[],
+        ${col((m) => m.campaignId ?? null)}::int[],
+        ${col((m) => m.delivery?.id ?? null)}::bigint[],
+        ${col((m) => m.event.messageId ?? null)}::text[],
+        ${col((m) => m.event.recipient ?? null)}::text[],
+        ${col((m) => m.event.bounce?.type ?? null)}::text[],
+        ${col((m) => m.event.bounce?.subType ?? null)}::text[],
+        ${col((m) => m.event.click?.link ?? null)}::text[],
+        ${col((m) => (m.event.payload === undefined || !options.keepPayload ? null : JSON.stringify(m.event.payload)))}::text[]
+      ) AS u(t, k, ty, c, d, m, r, bt, bs, l, p)
+      ON CONFLICT (dedupe_key, time) DO NOTHING
+      RETURNING dedupe_key, time
+    ), n AS (SELECT count(*)::int AS n FROM ins)
+    SELECT n, CASE WHEN n NOT IN (0, ${matched.length}) THEN
+      (SELECT array_agg(dedupe_key || ' ' || (extract(epoch FROM time) * 1000)::bigint) FROM ins) END AS fresh
+    FROM n`.execute(trx);
+  const { n, fresh } = inserted.rows[0]!;
+  const now = n === matched.length ? matched.slice() : n === 0 ? [] : newOnes(matched, fresh!);
   const applied: Applied = { ingested: now.length, unmatched: 0, unknown: 0, settled: 0, suppressed: 0 };
   if (now.length === 0) return applied;
   now.sort((a, b) => a.event.time.getTime() - b.event.time.getTime());
@@ -197,6 +205,12 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   }
   if (outcomes.length > 0) applied.suppressed = (await applyAddressOutcomes(trx, outcomes, { softBounceLimit: options.softBounceLimit })).suppressions;
   return applied;
+}
+
+/** The events whose `<dedupe key> <epoch ms>` are in `fresh`. */
+function newOnes(matched: Matched[], fresh: string[]): Matched[] {
+  const keys = new Set(fresh);
+  return matched.filter((m) => keys.has(`${m.event.dedupeKey} ${m.event.time.getTime()}`));
 }
 
 async function countLinks(trx: Trx, events: Matched[]): Promise<void> {

@@ -55,6 +55,8 @@ export interface RecordInput {
   record: unknown;
   /** The SNS MessageId of the envelope that carried the record, stable across SNS retries. */
   snsMessageId: string | undefined;
+  /** The text it was parsed from passed plainRecordText: the walk of unstorableRecord can be skipped. */
+  plain?: boolean;
 }
 
 export interface Malformed {
@@ -165,13 +167,14 @@ function firstAddress(list: unknown, field?: string): string | undefined {
   return raw ? bareAddress(raw) : undefined;
 }
 
-function readTags(mail: Json): Record<string, string[]> {
-  const tags: Record<string, string[]> = {};
-  if (!isObject(mail.tags)) return tags;
-  for (const [name, values] of Object.entries(mail.tags)) {
-    if (Array.isArray(values)) tags[name] = values.filter((x): x is string => typeof x === 'string');
-  }
-  return tags;
+/** The first string value of the EmailTag `name` (SES gives each tag as a list of values). */
+function tag(mail: Json | undefined, name: string): string | undefined {
+  const tags = mail?.tags;
+  if (!isObject(tags)) return undefined;
+  const values = tags[name];
+  if (!Array.isArray(values)) return undefined;
+  for (const v of values) if (typeof v === 'string') return v;
+  return undefined;
 }
 
 export function recordHash(record: unknown): string {
@@ -183,7 +186,7 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   const { record, position } = input;
   const bad = (reason: string): Malformed => ({ position, reason });
   if (!isObject(record)) return bad('not a JSON object');
-  const unstorable = unstorableRecord(record);
+  const unstorable = input.plain ? undefined : unstorableRecord(record);
   if (unstorable) return bad(unstorable);
   const type = str(record.eventType) ?? str(record.notificationType);
   if (!type) return bad('no eventType or notificationType');
@@ -200,12 +203,11 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
     const sub = record[type.charAt(0).toLowerCase() + type.slice(1)];
     const time = eventTime(isObject(sub) ? sub.timestamp : undefined, mail?.timestamp, now);
     if (typeof time === 'string') return bad(`event type "${type}": ${time}`);
-    const tags = mail ? readTags(mail) : {};
     return {
       type, known: false, time, dedupeKey,
       messageId: str(mail?.messageId),
-      deliveryTag: digits(tags.delivery?.[0]),
-      campaignTag: campaignNumber(tags.campaign?.[0]),
+      deliveryTag: digits(tag(mail, 'delivery')),
+      campaignTag: campaignNumber(tag(mail, 'campaign')),
       recipient: mail ? firstAddress(mail.destination) : undefined,
       bounce: undefined, click: undefined, unsubscribeAll: false, optedOutTopics: [],
       payload: record,
@@ -220,7 +222,6 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   if (!isObject(body) && type !== 'Send') return bad(`${type} record has no "${EVENT_KEY[type]}" object`);
   const time = eventTime(sub.timestamp, mail.timestamp, now);
   if (typeof time === 'string') return bad(`${type} record: ${time}`);
-  const tags = readTags(mail);
 
   let recipient = firstAddress(mail.destination);
   let bounce: SesEvent['bounce'];
@@ -273,8 +274,8 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   }
   return {
     type, known: true, time, dedupeKey, messageId,
-    deliveryTag: digits(tags.delivery?.[0]),
-    campaignTag: campaignNumber(tags.campaign?.[0]),
+    deliveryTag: digits(tag(mail, 'delivery')),
+    campaignTag: campaignNumber(tag(mail, 'campaign')),
     recipient,
     bounce, click, unsubscribeAll, optedOutTopics,
     payload: keptPayload(type, sub),

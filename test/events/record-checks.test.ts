@@ -1,0 +1,77 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEventTime, plainRecordText, unstorableRecord } from '../../src/events/check-record.js';
+import { sqlArray } from '../../src/events/sql-array.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+
+const NOW = Date.parse('2026-12-01T12:00:00.000Z');
+
+describe('event times', () => {
+  it('reads the form SES writes exactly, and refuses what the calendar or the window refuses', () => {
+    const ok = (v: string) => (parseEventTime(v, NOW) as Date).toISOString();
+    expect(ok('2026-12-01T08:00:05.123Z')).toBe('2026-12-01T08:00:05.123Z');
+    expect(ok('2024-02-29T23:59:59.999Z')).toBe('2024-02-29T23:59:59.999Z');
+    expect(ok('2000-01-01T00:00:00.000Z')).toBe('2000-01-01T00:00:00.000Z');
+    // Other ISO 8601 forms still go through the general reader.
+    expect(ok('2026-12-01T09:00:05+01:00')).toBe('2026-12-01T08:00:05.000Z');
+    expect(ok('2026-12-01t08:00:05.123z')).toBe('2026-12-01T08:00:05.123Z');
+    expect(parseEventTime('2023-02-29T00:00:00.000Z', NOW)).toMatch(/not a real time/);
+    expect(parseEventTime('2026-04-31T00:00:00.000Z', NOW)).toMatch(/not a real time/);
+    expect(parseEventTime('2026-13-01T00:00:00.000Z', NOW)).toMatch(/not a real time/);
+    expect(parseEventTime('1999-12-31T23:59:59.999Z', NOW)).toMatch(/before 2000/);
+    expect(parseEventTime('0099-12-31T23:59:59.999Z', NOW)).toMatch(/before 2000/);
+    expect(parseEventTime('2026-12-02T12:00:00.001Z', NOW)).toMatch(/more than a day in the future/);
+    expect(parseEventTime('2026-12-01T08:00:05.12XZ', NOW)).toMatch(/not an ISO 8601 time/);
+    expect(parseEventTime(1, NOW)).toMatch(/not an ISO 8601 time/);
+  });
+});
+
+describe('plain record text', () => {
+  it('lets only text that cannot hold an unstorable value skip the walk', () => {
+    const record = { eventType: 'Open', mail: { messageId: 'm', tags: { campaign: ['7'] } }, open: { timestamp: '2026-12-01T08:00:05.123Z' } };
+    expect(plainRecordText(JSON.stringify(record))).toBe(true);
+    // Every way JSON.parse can make a NUL or a lone surrogate goes through a \u escape.
+    for (const bad of ['x\u0000y', '\ud800', 'caf\u00e9\u0001']) {
+      const text = JSON.stringify({ ...record, note: bad });
+      expect(plainRecordText(text)).toBe(false);
+    }
+    expect(unstorableRecord(JSON.parse(JSON.stringify({ ...record, note: 'x\u0000y' })))).toMatch(/NUL character/);
+    // Nesting deeper than the walk allows is found by the walk, not skipped.
+    let deep: unknown = 'x';
+    for (let i = 0; i < 40; i += 1) deep = [deep];
+    const text = JSON.stringify({ ...record, deep });
+    expect(plainRecordText(text)).toBe(false);
+    expect(unstorableRecord(JSON.parse(text))).toMatch(/nested deeper than 32 levels/);
+    expect(plainRecordText(JSON.stringify({ ...record, big: 'x'.repeat(300 * 1024) }))).toBe(false);
+  });
+});
+
+describe('sqlArray', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('sends every string, null and number to Postgres as it was', async () => {
+    const strings = ['plain', '', 'NULL', 'null', 'a "quoted" word', 'back\\slash', 'back\\\\two', 'brace {x}, comma', ' spaced ', 'tab\there', 'line\nbreak', 'ctl\u0001', 'é ü 漢字 🙂', null, '\\"', '"\\'];
+    // Quotes, braces, spaces, non-ASCII, empty strings and NULL take the JSON path; a control
+    // character or a backslash before a letter sends the column element by element.
+    const fast = strings.filter((s) => s === null || !/[\u0000-\u001f]|\\[^"\\]/.test(s));
+    expect(fast.length).toBeGreaterThan(8);
+    expect(typeof sqlArray(fast)).toBe('string');
+    expect(typeof sqlArray(strings)).not.toBe('string');
+    for (const values of [strings, fast, [], [null]]) {
+      const r = await sql<{ a: (string | null)[] }>`SELECT ${sqlArray(values)}::text[] AS a`.execute(t.db);
+      expect(r.rows[0]!.a).toEqual(values);
+    }
+    const numbers = [1, null, 2147483647, -5, 0];
+    const n = await sql<{ a: (number | null)[] }>`SELECT ${sqlArray(numbers)}::int[] AS a`.execute(t.db);
+    expect(n.rows[0]!.a).toEqual(numbers);
+    const ids = ['9007199254740993', null];
+    const b = await sql<{ a: string[] }>`SELECT ${sqlArray(ids)}::bigint[]::text[] AS a`.execute(t.db);
+    expect(b.rows[0]!.a).toEqual(ids);
+  });
+});
