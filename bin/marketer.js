@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // CommonJS (bin/package.json says so): a CommonJS entry starts without Node's ES module loader,
-// which --version never needs; the CLI itself (dist/, ES modules) is imported below.
+// which --version and --help never need; the CLI itself (dist/, ES modules) is imported below.
 'use strict';
 // The AWS SDK warns on every run that its 2027 releases will need Node 22; the
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
@@ -14,17 +14,30 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 const args = process.argv.slice(2);
-if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  // Answered from package.json alone: no CLI code to load for it.
+const version = () => {
   const { readFileSync } = require('node:fs');
   const path = require('node:path');
-  process.stdout.write(`${JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version}\n`);
+  return JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+};
+const cli = () => import('../dist/cli/main.js').then(({ main }) => main(process.argv)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { console.error(err); process.exitCode = 1; },
+);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // Answered from package.json alone: no CLI code to load for it.
+  process.stdout.write(`${version()}\n`);
 } else {
   // Node 22.1+ keeps V8's compiled code of the CLI's modules between runs (in the system's
   // temporary folder, or NODE_COMPILE_CACHE); Node 20 has no such cache and skips this.
   require('node:module').enableCompileCache?.();
-  import('../dist/cli/main.js').then(({ main }) => main(process.argv)).then(
-    (code) => { process.exitCode = code; },
-    (err) => { console.error(err); process.exitCode = 1; },
-  );
+  if (args.some((a) => a === '--help' || a === '-h' || a === 'help')) {
+    // Help, most likely: answered by one CommonJS file (dist/cli/quick-help.cjs) when commander
+    // agrees it is help; any other line goes to the CLI proper, which has printed nothing yet.
+    require('../dist/cli/quick-help.cjs').answerHelp(process.argv, version()).then(
+      (answered) => answered || cli(),
+      (err) => { console.error(err); process.exitCode = 1; },
+    );
+  } else {
+    cli();
+  }
 }

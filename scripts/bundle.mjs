@@ -17,6 +17,9 @@
  *    tsc-built file, imported from there, so no module exists twice and `instanceof` holds.
  *    It is written where tsc wrote main.js, so the relative paths main.ts reads
  *    (../../package.json) point where they did.
+ * 3. dist/cli/quick-help.cjs: the same program (definitions, commander, chalk) as one CommonJS
+ *    file, which answers `--help` without starting Node's ES module loader (see
+ *    src/cli/quick-help.ts).
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -80,6 +83,22 @@ function writeInPlace(file, contents) {
   renameSync(tmp, file);
 }
 
+/**
+ * commander loads node:child_process (and with it net, dgram and the stream machinery: 10 ms of
+ * CPU) for subcommands that are programs of their own, which marketer has none of. This gives it
+ * a stand-in that loads the module when something is first read from it.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes(`${path.sep}commander${path.sep}`) ? { path: 'child_process', namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: "let m; module.exports = new Proxy({}, { get: (_, key) => (m ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 async function bundleDependencies() {
   const out = path.join(DIST, 'node_modules');
   mkdirSync(out, { recursive: true });
@@ -107,6 +126,7 @@ async function bundleDependencies() {
       // Node 20 (no navigator) loads Node's whole fetch implementation: 25 ms at every start.
       // On Node the answer is no, as this define makes it without asking.
       define: pkg === 'pg' ? { Response: 'undefined' } : undefined,
+      plugins: pkg === 'commander' ? [lazyChildProcess] : [],
       logLevel: 'warning',
     });
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8'));
@@ -149,5 +169,38 @@ async function bundleMain() {
   });
 }
 
+/**
+ * dist/cli/quick-help.cjs: the program's definitions with commander and chalk in one CommonJS
+ * file, for bin/marketer.js to answer `--help` with (see src/cli/quick-help.ts). It never runs a
+ * command: each command's action (an import() of its tsc-built file) stays outside, unused.
+ */
+async function bundleQuickHelp() {
+  await buildInPlace({
+    entryPoints: [path.join(SRC, 'cli', 'quick-help.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: path.join(DIST, 'cli', 'quick-help.cjs'),
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: true,
+    logLevel: 'warning',
+    plugins: [lazyChildProcess, {
+      name: 'no-actions',
+      setup(b) {
+        b.onResolve({ filter: /\/commands\/[a-z-]+\.js$/ }, (args) => {
+          if (!args.importer.includes(`${path.sep}definitions${path.sep}`)) return undefined;
+          // The tsc-built file, by its path from dist/cli/ (never loaded: see above).
+          const built = path.join(DIST, path.relative(SRC, path.resolve(args.resolveDir, args.path)));
+          return { path: `./${path.relative(path.join(DIST, 'cli'), built).split(path.sep).join('/')}`, external: true };
+        });
+        b.onResolve({ filter: /\.js$/ }, (args) => (args.path.startsWith('.') && args.resolveDir.startsWith(SRC) ? { path: path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') } : undefined));
+      },
+    }],
+  });
+}
+
 await bundleDependencies();
 await bundleMain();
+await bundleQuickHelp();

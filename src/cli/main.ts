@@ -1,57 +1,17 @@
 import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
-import { Command, CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { isMarketerError } from '../errors.js';
 import { maskUrlsIn } from '../db/mask-url.js';
-import { commandModules, requestedCommand } from './commands/index.js';
 import { ReportedExit } from './reported-exit.js';
-import { terminalWidth, wrapProse } from './format.js';
-import { layoutHelp } from './help-layout.js';
+import { wrapProse } from './format.js';
+import { buildProgram as buildProgramAt } from './program.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/**
- * The program with the commands `argv` needs: the one it names, or all of them (overall help,
- * a mistyped name that commander should suggest a fix for).
- */
+/** The program with the commands `argv` needs (see program.ts), at this package's version. */
 export async function buildProgram(argv?: string[]): Promise<Command> {
-  const program = new Command('marketer')
-    .description('Campaigns-as-code email marketing: import subscribers, send MJML campaigns through Amazon SES in timezone-aware waves, read the results.')
-    .version(pkg.version)
-    .option('-c, --config <file>', 'config file (default: ./marketer.yaml)')
-    .option('-q, --quiet', 'no notices on stderr')
-    .showHelpAfterError()
-    .exitOverride()
-    .configureOutput({
-      outputError: (str, write) => write(chalk.red(str)),
-      // Help text (commander's lists and every command's notes and examples) fits the terminal.
-      writeOut: (str) => process.stdout.write(layoutHelp(str)),
-      getOutHelpWidth: () => terminalWidth(),
-    })
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ marketer import subscribers.csv --source signup-form
-  $ marketer validate
-  $ marketer plan campaigns/weekly.yaml
-  $ marketer send campaigns/weekly.yaml --wait
-  $ marketer stats 42
-
-Configuration: ./marketer.yaml, every key also as MARKETER_<KEY>; DATABASE_URL selects your
-Postgres (unset: an embedded one in .marketer/).`,
-    );
-  const wanted = argv ? requestedCommand(argv.slice(2)) : undefined;
-  const single = commandModules.find((c) => c.name === wanted);
-  const versionOnly = !wanted && argv !== undefined && (argv.includes('-V') || argv.includes('--version'));
-  // Loaded together (the loader reads and compiles them side by side), registered in order.
-  const registers = await Promise.all((single ? [single] : versionOnly ? [] : commandModules).map((c) => c.load()));
-  for (const register of registers) register(program);
-  program.commands.forEach(function exitOverride(c: Command) {
-    c.exitOverride();
-    c.commands.forEach(exitOverride);
-  });
-  return program;
+  return buildProgramAt(pkg.version, argv);
 }
 
 /** Run the CLI; resolves to the exit code. The only place that prints errors. */

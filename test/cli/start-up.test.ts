@@ -43,6 +43,41 @@ describe('the quick answers', () => {
     expect(r.stdout).toContain('$ marketer stats 42 --json | jq .rates');
     expect((await runCli(['help', 'stats'], { env: { COLUMNS: '80' } })).stdout).toBe(r.stdout);
   });
+
+  it('help asked for anywhere on the line is the help of the command it names', async () => {
+    const stats = (await runCli(['stats', '--help'], { env: { COLUMNS: '80' } })).stdout;
+    for (const line of [['stats', '-h'], ['stats', '1', '--help'], ['stats', '--nope', '--help'], ['-q', 'stats', '--help']]) {
+      const r = await runCli(line, { env: { COLUMNS: '80' } });
+      expect(r.code, line.join(' ')).toBe(0);
+      expect(r.stdout, line.join(' ')).toBe(stats);
+    }
+    const nested = await runCli(['db', 'migrate', '--help'], { env: { COLUMNS: '80' } });
+    expect(nested.code).toBe(0);
+    expect(nested.stdout).toMatch(/^Usage: marketer db migrate \[options\]/);
+    expect((await runCli(['db', 'migrate', '-h'], { env: { COLUMNS: '80' } })).stdout).toBe(nested.stdout);
+  });
+
+  it('a line that mentions help but asks for something else does that, once', async () => {
+    // A file named --help (after "--"): the command runs and says the file is missing.
+    const file = await runCli(['import', '--', '--help']);
+    expect(file.code).toBe(2);
+    expect(file.stdout).toBe('');
+    expect(file.stderr).toContain('Cannot read --help: no such file.');
+    // A bad option value before --help is reported as ever, and only once.
+    const bad = await runCli(['send', '--rate', 'abc', '--help']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr.match(/--rate must be a positive number/g)).toHaveLength(1);
+    // --version read before the help flag takes effect: the version, printed once.
+    const v = await runCli(['-h', '--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toBe(`${version}\n`);
+    // A mistyped command after `help`: the overall help on stderr, a usage error.
+    const unknown = await runCli(['help', 'stat']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toContain('Usage: marketer [options] [command]');
+  });
 });
 
 describe('errors keep their form and exit codes', () => {
