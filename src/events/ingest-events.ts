@@ -185,8 +185,8 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
     const rows = [...counts.values()].sort((a, b) => a.c - b.c || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.bucket - b.bucket));
     await sql`
       INSERT INTO campaign_event_counts (campaign_id, kind, bucket, events)
-      SELECT * FROM unnest(${rows.map((r) => r.c)}::int[], ${rows.map((r) => r.kind)}::text[],
-                           ${rows.map((r) => new Date(r.bucket).toISOString())}::timestamptz[], ${rows.map((r) => r.n)}::bigint[])
+      SELECT * FROM unnest(${sqlArray(rows.map((r) => r.c))}::int[], ${sqlArray(rows.map((r) => r.kind))}::text[],
+                           ${sqlArray(rows.map((r) => new Date(r.bucket).toISOString()))}::timestamptz[], ${sqlArray(rows.map((r) => r.n))}::bigint[])
       ON CONFLICT (campaign_id, kind, bucket) DO UPDATE SET events = campaign_event_counts.events + excluded.events`.execute(trx);
   }
   await countLinks(trx, now);
@@ -222,7 +222,7 @@ async function countLinks(trx: Trx, events: Matched[]): Promise<void> {
   if (pairs.length > 0) {
     const r = await sql<{ delivery_id: string; link: string }>`
       INSERT INTO delivery_link_clicks (delivery_id, link)
-      SELECT * FROM unnest(${pairs.map((m) => m.delivery!.id)}::bigint[], ${pairs.map((m) => m.event.click!.link)}::text[])
+      SELECT * FROM unnest(${sqlArray(pairs.map((m) => m.delivery!.id))}::bigint[], ${sqlArray(pairs.map((m) => m.event.click!.link))}::text[])
       ON CONFLICT DO NOTHING
       RETURNING delivery_id::text AS delivery_id, link`.execute(trx);
     for (const row of r.rows) firsts.add(`${row.delivery_id}\u0000${row.link}`);
@@ -240,7 +240,7 @@ async function countLinks(trx: Trx, events: Matched[]): Promise<void> {
   const rows = [...perLink.values()].sort((a, b) => a.c - b.c || (a.link < b.link ? -1 : a.link > b.link ? 1 : 0));
   await sql`
     INSERT INTO campaign_link_counts (campaign_id, link, clicks, unique_clicks)
-    SELECT * FROM unnest(${rows.map((r) => r.c)}::int[], ${rows.map((r) => r.link)}::text[], ${rows.map((r) => r.clicks)}::bigint[], ${rows.map((r) => r.unique)}::bigint[])
+    SELECT * FROM unnest(${sqlArray(rows.map((r) => r.c))}::int[], ${sqlArray(rows.map((r) => r.link))}::text[], ${sqlArray(rows.map((r) => r.clicks))}::bigint[], ${sqlArray(rows.map((r) => r.unique))}::bigint[])
     ON CONFLICT (campaign_id, link) DO UPDATE
     SET clicks = campaign_link_counts.clicks + excluded.clicks, unique_clicks = campaign_link_counts.unique_clicks + excluded.unique_clicks`.execute(trx);
 }

@@ -2,6 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import type { LedgerRow, Matched } from './match-ledger.js';
 import { unsubscribes } from './parse-ses-event.js';
+import { sqlArray } from './sql-array.js';
 
 const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
 type First = (typeof FIRSTS)[number];
@@ -90,7 +91,7 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
   }
 
   if (list.length > 0) {
-    const ts = (f: (c: DeliveryChange) => Date | undefined) => list.map((c) => f(c)?.toISOString() ?? null);
+    const ts = (f: (c: DeliveryChange) => Date | undefined) => sqlArray(list.map((c) => f(c)?.toISOString() ?? null));
     // The rows are locked already (matchLedger), so the order of this statement's writes does not
     // matter. The WHERE skips a row whose values would not change after all (an equal time).
     await sql`
@@ -106,11 +107,11 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
         error = CASE WHEN d.status = 'unknown' AND u.settle = 'failed' THEN u.error ELSE d.error END,
         message_id = COALESCE(d.message_id, u.message_id)
       FROM unnest(
-        ${list.map((c) => c.row.id)}::bigint[],
+        ${sqlArray(list.map((c) => c.row.id))}::bigint[],
         ${ts((c) => c.at.delivered)}::timestamptz[], ${ts((c) => c.at.opened)}::timestamptz[], ${ts((c) => c.at.clicked)}::timestamptz[],
         ${ts((c) => c.at.bounced)}::timestamptz[], ${ts((c) => c.at.complained)}::timestamptz[], ${ts((c) => c.at.unsubscribed)}::timestamptz[],
-        ${list.map((c) => c.settle ?? null)}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
-        ${list.map((c) => c.messageId ?? null)}::text[], ${list.map((c) => c.error ?? null)}::text[]
+        ${sqlArray(list.map((c) => c.settle ?? null))}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
+        ${sqlArray(list.map((c) => c.messageId ?? null))}::text[], ${sqlArray(list.map((c) => c.error ?? null))}::text[]
       ) AS u(id, delivered, opened, clicked, bounced, complained, unsubscribed, settle, sent, message_id, error)
       WHERE d.id = u.id AND (
         d.delivered_at IS DISTINCT FROM LEAST(d.delivered_at, u.delivered) OR d.opened_at IS DISTINCT FROM LEAST(d.opened_at, u.opened)
