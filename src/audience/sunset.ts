@@ -7,7 +7,7 @@ import type { AudienceSpec, SunsetRule } from './types.js';
  * True for a subscriber (alias `s`) who was sent at least `minCampaigns` mails in the period and
  * opened or clicked none: neither those nor any other mail in the period. A delivery's first open
  * and first click are on the ledger (deliveries.opened_at, clicked_at), which outlives the raw
- * events that `events_retention` prunes, and deliveries_subscriber_idx finds a person's rows.
+ * events that `events_retention` prunes, and the ledger's unique (subscriber_id, campaign_id) finds a person's rows.
  */
 export function isSunset(rule: SunsetRule): RawBuilder<boolean> {
   const cutoff = sql`(now() - make_interval(secs => ${rule.seconds}::float8))`;

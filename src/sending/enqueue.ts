@@ -88,7 +88,7 @@ function asRecord(text: string): Record<string, unknown> {
 /**
  * One ledger row per eligible subscriber, with its wave time, in a single INSERT … SELECT.
  * Running it again adds only subscribers who became eligible since, and never a second row for
- * anyone: the unique (campaign_id, subscriber_id) guarantees it.
+ * anyone: the unique (subscriber_id, campaign_id) guarantees it.
  *
  * Concurrent enqueues of one campaign are serialised by locking its row, which lets the
  * statement skip existing rows with an anti-join instead of ON CONFLICT DO NOTHING: on 1M
