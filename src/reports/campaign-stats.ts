@@ -10,9 +10,10 @@ import { testState, variantStats, type TestState, type VariantStats } from '../e
  * `GET /api/campaigns/42/stats` return exactly this).
  *
  * Where each figure comes from:
- * - ledger counts (recipients, sent, failed, unknown, skipped, queued) and per-recipient firsts
- *   (delivered, unique opens/clicks, complained, unsubscribed): `deliveries`, one pass over the
- *   campaign's rows;
+ * - ledger counts (recipients, sent, failed, unknown, skipped, queued): `campaign_ledger_counts`,
+ *   which triggers on `deliveries` keep; per-recipient firsts (delivered, unique opens/clicks,
+ *   complained, unsubscribed): `campaign_wave_firsts`, which ingest keeps; with `since`, both
+ *   from one pass over the campaign's deliveries;
  * - totals (opens, clicks, bounces by type) and the timeline: `campaign_event_counts`, the
  *   rollup ingest keeps beside `email_events`;
  * - links: `campaign_link_counts`.
@@ -170,11 +171,12 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     throw inputError('CAMPAIGN_NOT_FOUND', `No campaign ${campaignId} in this database.`, { hint: 'Run "marketer stats" to list campaigns, or check DATABASE_URL.' });
   }
   const sinceTs = since?.toISOString() ?? null;
-  // Without --since, the ledger is read from deliveries_campaign_status_due_idx alone (statuses per
-  // wave) and the first-event counts from campaign_wave_firsts: 1M deliveries in ~150 ms. With
-  // --since the first-event columns must be compared, so it is one pass over the campaign's rows,
-  // grouped by (zone, status) and folded below (a FILTER per status cost 420 ms on 1M
-  // deliveries against 285 ms for this).
+  // Without --since, the ledger's counts per wave and status are campaign_ledger_counts' rows
+  // (kept by triggers on deliveries, schema.sql) and the first-event counts campaign_wave_firsts':
+  // a few dozen rows, where counting 1M deliveries from an index took ~150 ms. With --since the
+  // first-event columns must be compared, so it is one pass over the campaign's rows, grouped by
+  // (zone, status) and folded below (a FILTER per status cost 420 ms on 1M deliveries against
+  // 285 ms for this).
   const firsts = (column: 'delivered_at' | 'opened_at' | 'clicked_at' | 'bounced_at' | 'complained_at' | 'unsubscribed_at') =>
     sql`count(${sql.ref(column)}) FILTER (WHERE ${sql.ref(column)} >= ${sinceTs}::timestamptz)`;
   const groups = since
@@ -187,16 +189,13 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
         GROUP BY timezone, status`.execute(db)
     : await sql<GroupRow>`
         WITH ledger AS (
-          SELECT timezone, status, min(due_at) AS due_at, count(*) AS n
-          FROM deliveries WHERE campaign_id = ${campaignId} GROUP BY timezone, status
-        ),
-        -- Few rows are skipped, so reading their error from the table is cheap.
-        suppressed AS (
-          SELECT timezone, count(*) AS n FROM deliveries
-          WHERE campaign_id = ${campaignId} AND status = 'skipped' AND error = 'suppressed' GROUP BY timezone
+          -- A wave's time is the earliest of all its rows, whatever their status now.
+          SELECT timezone, status, sum(deliveries) AS n, sum(suppressed) AS suppressed,
+            min(min(first_due)) OVER (PARTITION BY timezone) AS due_at
+          FROM campaign_ledger_counts WHERE campaign_id = ${campaignId} GROUP BY timezone, status
         )
         SELECT l.timezone, l.status, l.due_at, l.n,
-          CASE WHEN l.status = 'skipped' THEN coalesce(s.n, 0) ELSE 0 END AS suppressed,
+          CASE WHEN l.status = 'skipped' THEN l.suppressed ELSE 0 END AS suppressed,
           -- Per-wave firsts ride on one row of each wave (the first status), so sums stay right.
           CASE WHEN row_number() OVER (PARTITION BY l.timezone ORDER BY l.status) = 1 THEN coalesce(f.delivered, 0) ELSE 0 END AS delivered,
           CASE WHEN row_number() OVER (PARTITION BY l.timezone ORDER BY l.status) = 1 THEN coalesce(f.opened, 0) ELSE 0 END AS opened,
@@ -205,8 +204,9 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
           CASE WHEN row_number() OVER (PARTITION BY l.timezone ORDER BY l.status) = 1 THEN coalesce(f.complained, 0) ELSE 0 END AS complained,
           CASE WHEN row_number() OVER (PARTITION BY l.timezone ORDER BY l.status) = 1 THEN coalesce(f.unsubscribed, 0) ELSE 0 END AS unsubscribed
         FROM ledger l
-        LEFT JOIN suppressed s ON s.timezone = l.timezone
-        LEFT JOIN campaign_wave_firsts f ON f.campaign_id = ${campaignId} AND f.timezone = l.timezone`.execute(db);
+        LEFT JOIN campaign_wave_firsts f ON f.campaign_id = ${campaignId} AND f.timezone = l.timezone
+        -- Groups every row has left (sending, once a batch is recorded) are not statuses of the wave.
+        WHERE l.n <> 0`.execute(db);
   const waves = { rows: foldWaves(groups.rows) };
   const kinds = await sql<{ kind: string; events: string }>`
     SELECT kind, sum(events) AS events FROM campaign_event_counts
@@ -398,10 +398,14 @@ export async function listCampaignStats(db: Kysely<Database>): Promise<{ campaig
       coalesce(d.opened, 0) AS opened, coalesce(d.clicked, 0) AS clicked, coalesce(d.complained, 0) AS complained,
       coalesce((SELECT sum(events) FROM campaign_event_counts e WHERE e.campaign_id = c.id AND e.kind = 'Bounce:Permanent'), 0) AS hard
     FROM campaigns c
+    -- The maintained counts, not a pass over every campaign's deliveries.
     LEFT JOIN LATERAL (
-      SELECT count(*) AS recipients, count(*) FILTER (WHERE status = 'sent') AS sent, count(delivered_at) AS delivered,
-        count(opened_at) AS opened, count(clicked_at) AS clicked, count(complained_at) AS complained
-      FROM deliveries WHERE campaign_id = c.id
+      SELECT sum(deliveries) AS recipients, sum(deliveries) FILTER (WHERE status = 'sent') AS sent,
+        (SELECT sum(delivered) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS delivered,
+        (SELECT sum(opened) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS opened,
+        (SELECT sum(clicked) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS clicked,
+        (SELECT sum(complained) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS complained
+      FROM campaign_ledger_counts WHERE campaign_id = c.id
     ) d ON true
     ORDER BY c.created_at DESC, c.id DESC`.execute(db);
   const unmatched = await sql<{ n: string }>`SELECT count(*) AS n FROM email_events WHERE delivery_id IS NULL`.execute(db);
