@@ -1,8 +1,6 @@
-import {
-  GetAccountCommand, GetConfigurationSetCommand, GetConfigurationSetEventDestinationsCommand, GetEmailIdentityCommand, SESv2Client,
-} from '@aws-sdk/client-sesv2';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { describeAwsError } from './aws-error.js';
+import { loadSesSdk, type SesSdk } from './ses-sdk.js';
 
 /** The SES account as GetAccount reports it. */
 export interface SesAccountInfo {
@@ -56,20 +54,27 @@ export interface SesSetupOptions {
 }
 
 export class SesSetup implements SesSetupReader {
-  private readonly client: SESv2Client;
+  /** Made at the first request (see ses-sdk.ts). */
+  private client: Promise<{ client: SESv2Client; sdk: SesSdk }> | undefined;
 
-  constructor(options: SesSetupOptions) {
-    this.client = new SESv2Client({
-      region: options.region ?? 'us-east-1',
-      endpoint: options.endpoint,
-      // Reads are safe to repeat, unlike SendEmail.
-      maxAttempts: 3,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 15_000, throwOnRequestTimeout: true }),
-    });
+  constructor(private readonly options: SesSetupOptions) {}
+
+  private connect(): Promise<{ client: SESv2Client; sdk: SesSdk }> {
+    return (this.client ??= loadSesSdk().then(({ sdk, NodeHttpHandler }) => {
+      const client = new sdk.SESv2Client({
+        region: this.options.region ?? 'us-east-1',
+        endpoint: this.options.endpoint,
+        // Reads are safe to repeat, unlike SendEmail.
+        maxAttempts: 3,
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 15_000, throwOnRequestTimeout: true }),
+      });
+      return { client, sdk };
+    }));
   }
 
   async account(): Promise<SesAccountInfo> {
-    const out = await this.client.send(new GetAccountCommand({}));
+    const { client, sdk } = await this.connect();
+    const out = await client.send(new sdk.GetAccountCommand({}));
     const q = out.SendQuota;
     return {
       sendingEnabled: out.SendingEnabled ?? true,
@@ -83,8 +88,9 @@ export class SesSetup implements SesSetupReader {
   }
 
   async identity(name: string): Promise<EmailIdentityInfo | undefined> {
+    const { client, sdk } = await this.connect();
     try {
-      const out = await this.client.send(new GetEmailIdentityCommand({ EmailIdentity: name }));
+      const out = await client.send(new sdk.GetEmailIdentityCommand({ EmailIdentity: name }));
       const d = out.DkimAttributes;
       const m = out.MailFromAttributes;
       return {
@@ -102,8 +108,9 @@ export class SesSetup implements SesSetupReader {
   }
 
   async configurationSet(name: string): Promise<ConfigurationSetInfo | undefined> {
+    const { client, sdk } = await this.connect();
     try {
-      const out = await this.client.send(new GetConfigurationSetCommand({ ConfigurationSetName: name }));
+      const out = await client.send(new sdk.GetConfigurationSetCommand({ ConfigurationSetName: name }));
       return { name, sendingEnabled: out.SendingOptions?.SendingEnabled ?? true };
     } catch (err) {
       if (describeAwsError(err).kind === 'not-found') return undefined;
@@ -112,7 +119,8 @@ export class SesSetup implements SesSetupReader {
   }
 
   async eventDestinations(name: string): Promise<EventDestinationInfo[]> {
-    const out = await this.client.send(new GetConfigurationSetEventDestinationsCommand({ ConfigurationSetName: name }));
+    const { client, sdk } = await this.connect();
+    const out = await client.send(new sdk.GetConfigurationSetEventDestinationsCommand({ ConfigurationSetName: name }));
     return (out.EventDestinations ?? []).map((d) => ({
       name: d.Name ?? '',
       enabled: d.Enabled ?? false,
@@ -122,6 +130,7 @@ export class SesSetup implements SesSetupReader {
   }
 
   close(): void {
-    this.client.destroy();
+    // A client still being made is closed once made; one never made has nothing to close.
+    void this.client?.then(({ client }) => client.destroy(), () => {});
   }
 }

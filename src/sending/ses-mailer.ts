@@ -1,9 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
-import { GetAccountCommand, SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { SESv2Client, SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import { describeAwsError, unverifiedSenderError } from './aws-error.js';
-import { fastSendSettings } from './ses-client-settings.js';
+import { loadSesSdk, type SesSdk } from './ses-sdk.js';
 import { mailboxValue, refuseLineBreak, subjectValue } from './headers/header-fields.js';
 import { bareAddress } from './sender-domains.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
@@ -91,16 +88,27 @@ function sesHeader(h: { name: string; value: string }): { Name: string; Value: s
 
 export class SesMailer implements Mailer {
   readonly name = 'ses';
-  private readonly client: SESv2Client;
+  /** Made at the first request (see ses-sdk.ts). */
+  private client: Promise<{ client: SESv2Client; sdk: SesSdk }> | undefined;
 
-  constructor(private readonly options: SesMailerOptions) {
+  constructor(private readonly options: SesMailerOptions) {}
+
+  private connect(): Promise<{ client: SESv2Client; sdk: SesSdk }> {
+    return (this.client ??= this.makeClient());
+  }
+
+  private async makeClient(): Promise<{ client: SESv2Client; sdk: SesSdk }> {
+    const [{ sdk, NodeHttpHandler }, { fastSendSettings }, http, https] = await Promise.all([
+      loadSesSdk(), import('./ses-client-settings.js'), import('node:http'), import('node:https'),
+    ]);
+    const options = this.options;
     // An idle keep-alive socket is closed here after 3 s (or 1 s before the server's
     // Keep-Alive: timeout hint, whichever is sooner; Node honours the hint only when a timeout is
     // set). Reusing a socket the server has just closed ends in ECONNRESET, which cannot prove
     // the mail was not accepted, so the delivery would become `unknown`: sends that pause for a
     // backoff longer than the server's idle timeout hit exactly that.
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, timeout: 3_000 };
-    this.client = new SESv2Client({
+    const client = new sdk.SESv2Client({
       region: options.region ?? 'us-east-1',
       endpoint: options.endpoint,
       // SES has no idempotency key and the SDK would retry timeouts by itself, risking a
@@ -117,6 +125,7 @@ export class SesMailer implements Mailer {
         httpsAgent: new https.Agent(agentOptions),
       }),
     });
+    return { client, sdk };
   }
 
   async send(m: OutgoingMessage): Promise<SendOutcome> {
@@ -126,8 +135,9 @@ export class SesMailer implements Mailer {
     } catch (err) {
       return { kind: 'failed', error: (err as Error).message };
     }
+    const { client, sdk } = await this.connect();
     try {
-      const out = await this.client.send(new SendEmailCommand(input));
+      const out = await client.send(new sdk.SendEmailCommand(input));
       if (!out.MessageId) return { kind: 'unknown', error: 'SES answered without a MessageId' };
       return { kind: 'sent', messageId: out.MessageId };
     } catch (err) {
@@ -137,7 +147,8 @@ export class SesMailer implements Mailer {
   }
 
   async quota(): Promise<SendQuota | undefined> {
-    const out = await this.client.send(new GetAccountCommand({}));
+    const { client, sdk } = await this.connect();
+    const out = await client.send(new sdk.GetAccountCommand({}));
     const q = out.SendQuota;
     return {
       max24HourSend: q?.Max24HourSend ?? -1,
@@ -150,6 +161,7 @@ export class SesMailer implements Mailer {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    // A client never made has nothing to close.
+    await this.client?.then(({ client }) => client.destroy(), () => {});
   }
 }
