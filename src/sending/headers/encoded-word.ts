@@ -94,8 +94,11 @@ function utf8(s: string): Uint8Array {
   return Buffer.from(s, 'utf8');
 }
 
-const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+// Made at first use: ICU's break rules take 20–30 ms of CPU to load, which commands that only
+// load this file (to read campaigns, or to plan) should not pay, nor headers in plain ASCII.
+let segmenter: Intl.Segmenter | undefined;
 
 function graphemes(text: string): string[] {
+  segmenter ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
   return Array.from(segmenter.segment(text), (s) => s.segment);
 }
