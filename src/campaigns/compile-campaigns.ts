@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { compileCampaign } from './render-message.js';
+import { compileCampaign } from './compile-campaign.js';
 import type { CompiledCampaign, LoadedCampaign } from './types.js';
 
 export type CompileOutcome = { ok: true; compiled: CompiledCampaign } | { ok: false; error: unknown };

@@ -1,6 +1,7 @@
 export type { CampaignSchedule, CompiledCampaign, LoadedCampaign, RenderRecipient, RenderedMessage, UnsubscribeMode } from './types.js';
 export { loadCampaign, loadCampaigns, checkCampaigns, parseDuration, type CampaignReport } from './load-campaign.js';
-export { compileCampaign, SAMPLE_RECIPIENT } from './render-message.js';
+export { compileCampaign } from './compile-campaign.js';
+export { SAMPLE_RECIPIENT } from './sample-recipient.js';
 export { decorateLinks, findLinks } from './decorate-links.js';
 export { formatProblem, type Problem } from './problems.js';
 export { signUnsubscribeToken, verifyUnsubscribeToken, unsubscribeUrl, type UnsubscribeClaims } from './unsubscribe-token.js';

@@ -1,4 +1,3 @@
-import { convert } from 'html-to-text';
 import type nunjucks from 'nunjucks';
 import type { Config } from '../config/config.js';
 import { inputError, MarketerError } from '../errors.js';
@@ -79,6 +78,11 @@ async function compileOne(campaign: LoadedCampaign, config: Config): Promise<Com
     problems.push(p);
   };
 
+  // html-to-text (38 modules) is needed only below: it loads while MJML compiles in its worker,
+  // rather than before the command starts.
+  const htmlToText = import('html-to-text');
+  htmlToText.catch(() => {}); // awaited below, unless a problem ends the compile first
+
   const analysis = analyseTemplate(source, HTML_VARIABLES);
   for (const p of analysis.problems) add({ file, ...p });
   const syntaxBroken = analysis.problems.some((p) => p.message.startsWith('Nunjucks syntax error'));
@@ -117,6 +121,7 @@ async function compileOne(campaign: LoadedCampaign, config: Config): Promise<Com
   const skipPrefixes = mode.kind === 'token' ? [mode.baseUrl] : [];
   const envs = environments(campaign.utm, skipPrefixes);
   const decorated = decorateLinks(mjml.html, campaign.utm, skipPrefixes);
+  const { convert } = await htmlToText;
   const rawText = convert(decorated.html, {
     wordwrap: false,
     selectors: [
