@@ -7,25 +7,25 @@ import type { CompiledCampaign, LoadedCampaign } from '../../campaigns/index.js'
 import type { ChangedCampaigns } from '../../campaigns/changed-campaigns.js';
 import { createMailer } from '../../sending/create-mailer.js';
 import type { RateDecision } from '../../sending/preflight.js';
-import { dispatch, type DispatchResult } from '../../sending/dispatch.js';
-import { enqueueDeliveries, recordCampaign } from '../../sending/enqueue.js';
+import type { DispatchResult } from '../../sending/dispatch.js';
+import type { TestState } from '../../experiments/variant-stats.js';
+import type { CampaignCounts } from '../../sending/ledger.js';
 import { sendNowDueAt } from '../../experiments/assign-variants.js';
-import { testState, type TestState } from '../../experiments/variant-stats.js';
 import { decisionJson, testLines } from '../format-experiment.js';
-import { campaignCounts, type CampaignCounts } from '../../sending/ledger.js';
-import { resetBreakers } from '../../sending/policy/circuit-breaker.js';
 import { inputError, isMarketerError, MarketerError } from '../../errors.js';
 import { campaignsChangedSince, changedJson } from '../changed-since.js';
 import { sendSummary, writeSummary, type RefusedCampaign, type SentCampaign } from '../step-summary.js';
 import { commandContext, refuseEphemeralDatabase, ReportedExit, withDatabase, type CommandContext } from '../context.js';
 import { formatCounts, formatErrors, formatPause, formatStatus, formatWarmup, runErrors } from '../format-sending.js';
-import { onInterrupt } from '../interrupt.js';
-import { preflightSend, rateFor } from '../sender-preflight.js';
-import { gateAccount } from '../account-gate.js';
-import { pullWhileSending } from '../pull-while-sending.js';
-import { dispatchProgress } from '../dispatch-progress.js';
 import { byCount, formatNumber, plural } from '../format.js';
 import { compileAll, isSingleFile, loadOne, runPlan } from './plan.js';
+
+/**
+ * What sending needs once the campaigns are read and compiled: the SES account checks, the
+ * ledger, the dispatch loop and its policies (29 modules), loaded then, so that `send` starts
+ * on its campaign files first and `send --dry-run` never loads them.
+ */
+const sending = () => import('../send-steps.js');
 
 interface SendFlags {
   wait?: boolean;
@@ -51,6 +51,7 @@ export async function sendAction(paths: string[], flags: SendFlags, cmd: Command
   refuseEphemeralDatabase(ctx, 'send', flags.allowEphemeralDb);
   if (isSingleFile(paths, flags.changedSince)) {
     const compiled = await withSendSummary(flags, undefined, () => loadOne(paths[0]!, ctx, flags, false));
+    const { preflightSend, gateAccount } = await sending();
     const preflight = await withSendSummary(flags, undefined, async () => {
       const p = await preflightSend(ctx, [compiled.campaign], flags.rate);
       const refusal = p.refused.get(compiled.campaign.id);
@@ -77,6 +78,7 @@ interface SendOutcome {
 
 /** Record, enqueue and dispatch what is due of one compiled campaign. */
 async function sendCampaign(ctx: CommandContext, db: import('kysely').Kysely<import('../../db/types.js').Database>, compiled: CompiledCampaign, flags: SendFlags, rate: RateDecision): Promise<SendOutcome> {
+  const { campaignCounts, enqueueDeliveries, recordCampaign, resetBreakers, testState } = await sending();
   const campaign = compiled.campaign;
   if (flags.now) campaign.schedule = { ...campaign.schedule, at: undefined };
   const recorded = await recordCampaign(db, campaign, { allowChanged: flags.allowChanged });
@@ -158,6 +160,7 @@ async function sendSeveral(ctx: CommandContext, paths: string[], flags: SendFlag
   const refused: RefusedCampaign[] = [];
   let stopped: DispatchResult['stopped'];
   if (compiled.length > 0) {
+    const { preflightSend, gateAccount } = await sending();
     const preflight = await withSendSummary(flags, changed, () => preflightSend(ctx, compiled.map((c) => c.campaign), flags.rate));
     await withDatabase(ctx, async ({ db }) => {
       try {
@@ -224,6 +227,7 @@ export async function runDispatch(
   flags: SendFlags,
   o: { campaignId?: number; compiled?: () => Promise<import('../../campaigns/index.js').CompiledCampaign>; allowChanged?: boolean; rate?: RateDecision },
 ): Promise<DispatchResult> {
+  const { dispatch, dispatchProgress, onInterrupt, pullWhileSending, rateFor } = await sending();
   const concurrency = flags.concurrency ?? ctx.config.concurrency;
   const mailer = createMailer(ctx.config, { concurrency });
   const controller = new AbortController();
