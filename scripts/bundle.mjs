@@ -135,9 +135,9 @@ async function bundleDependencies() {
   }
 }
 
-/** The sources that go into dist/cli/main.js: the CLI's entry and its commands' definitions. */
+/** The sources that go into dist/cli/main.js: the CLI's entry, its program and commands' definitions. */
 const inMain = (file) =>
-  [path.join(SRC, 'cli', 'main.ts'), path.join(SRC, 'cli', 'commands', 'index.ts'), path.join(SRC, 'cli', 'help-layout.ts')].includes(file)
+  ['main.ts', 'program.ts', path.join('commands', 'index.ts'), 'help-layout.ts'].map((f) => path.join(SRC, 'cli', f)).includes(file)
   || file.startsWith(path.join(SRC, 'cli', 'definitions') + path.sep);
 
 async function bundleMain() {
