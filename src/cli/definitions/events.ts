@@ -74,9 +74,9 @@ Examples:
 
   events
     .command('recount')
-    .description("Rebuild a campaign's report rollups from its stored events (after a backfill or restore)")
+    .description("Rebuild a campaign's report rollups from its stored events, and its ledger counts from its deliveries (after a backfill or restore)")
     .argument('<campaign>', 'campaign id or campaign YAML file')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', '\nIngest keeps the rollups current by itself; this is for events written around it.\n\nExample:\n  $ marketer events recount 42\n')
+    .addHelpText('after', '\nIngest and sending keep these current by themselves; this is for events or deliveries written around them.\n\nExample:\n  $ marketer events recount 42\n')
     .action(lazyAction(() => import('../commands/events.js'), (m) => m.recountAction));
 }
