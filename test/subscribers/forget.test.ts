@@ -38,7 +38,9 @@ async function isTimescale(): Promise<boolean> {
   return r.rows[0]!.n > 0;
 }
 
-describe('subscribers forget', () => {
+// Each test runs a dozen CLI commands (import, send, events, forget, stats, pg_dump): seconds on a
+// quiet machine, over a minute on a 2-core one running other suites beside it.
+describe('subscribers forget', { timeout: 180_000 }, () => {
   it('erases one person from every table and payload, keeps the figures, and blocks a re-import', async () => {
     const env = { ...sesEnv(s.proxy.endpoint), DATABASE_URL: s.t.url, MARKETER_EVENTS_PAYLOAD: 'full' };
     const { dir, campaignFile } = makeCampaignRepo();
