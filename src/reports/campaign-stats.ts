@@ -394,19 +394,19 @@ async function heldByWarmup(db: Kysely<Database>, campaignId: number, status: st
 export async function listCampaignStats(db: Kysely<Database>): Promise<{ campaigns: CampaignSummary[]; unmatchedEvents: number }> {
   const rows = await sql<{ id: number; name: string; status: string; recipients: string; sent: string; delivered: string; opened: string; clicked: string; complained: string; hard: string }>`
     SELECT c.id, c.name, c.status,
-      coalesce(d.recipients, 0) AS recipients, coalesce(d.sent, 0) AS sent, coalesce(d.delivered, 0) AS delivered,
-      coalesce(d.opened, 0) AS opened, coalesce(d.clicked, 0) AS clicked, coalesce(d.complained, 0) AS complained,
+      coalesce(d.recipients, 0) AS recipients, coalesce(d.sent, 0) AS sent, coalesce(f.delivered, 0) AS delivered,
+      coalesce(f.opened, 0) AS opened, coalesce(f.clicked, 0) AS clicked, coalesce(f.complained, 0) AS complained,
       coalesce((SELECT sum(events) FROM campaign_event_counts e WHERE e.campaign_id = c.id AND e.kind = 'Bounce:Permanent'), 0) AS hard
     FROM campaigns c
     -- The maintained counts, not a pass over every campaign's deliveries.
     LEFT JOIN LATERAL (
-      SELECT sum(deliveries) AS recipients, sum(deliveries) FILTER (WHERE status = 'sent') AS sent,
-        (SELECT sum(delivered) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS delivered,
-        (SELECT sum(opened) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS opened,
-        (SELECT sum(clicked) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS clicked,
-        (SELECT sum(complained) FROM campaign_wave_firsts f WHERE f.campaign_id = c.id) AS complained
+      SELECT sum(deliveries) AS recipients, sum(deliveries) FILTER (WHERE status = 'sent') AS sent
       FROM campaign_ledger_counts WHERE campaign_id = c.id
     ) d ON true
+    LEFT JOIN LATERAL (
+      SELECT sum(delivered) AS delivered, sum(opened) AS opened, sum(clicked) AS clicked, sum(complained) AS complained
+      FROM campaign_wave_firsts WHERE campaign_id = c.id
+    ) f ON true
     ORDER BY c.created_at DESC, c.id DESC`.execute(db);
   const unmatched = await sql<{ n: string }>`SELECT count(*) AS n FROM email_events WHERE delivery_id IS NULL`.execute(db);
   return {
