@@ -67,12 +67,15 @@ async function entrySource(pkg) {
   return `${lines.join('\n')}\n`;
 }
 
+/** What every bundle here is: one file for Node 20 and later, with a source map. */
+const COMMON = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
+
 /**
  * Each file is written beside its place and renamed into it, so a CLI started meanwhile (tests
  * running while someone builds) reads the old file or the new one, never half of one.
  */
 async function buildInPlace(options) {
-  const result = await build({ ...options, write: false });
+  const result = await build({ ...COMMON, ...options, write: false });
   for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
 }
 
@@ -108,10 +111,7 @@ async function bundleDependencies() {
     const dir = path.join(out, pkg);
     await buildInPlace({
       stdin: { contents: await entrySource(pkg), resolveDir: ROOT, sourcefile: `${pkg}.bundle.js` },
-      bundle: true,
-      platform: 'node',
       format: 'esm',
-      target: 'node20',
       outfile: path.join(dir, 'index.js'),
       // CommonJS code inside an ES module still require()s Node's built-ins.
       banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
@@ -121,13 +121,11 @@ async function bundleDependencies() {
       // stay, and the source map leads back to the package's own files (node --enable-source-maps).
       minifyWhitespace: true,
       minifySyntax: true,
-      sourcemap: true,
       // pg asks whether it runs in a Cloudflare Worker by making a fetch Response, which on
       // Node 20 (no navigator) loads Node's whole fetch implementation: 25 ms at every start.
       // On Node the answer is no, as this define makes it without asking.
       define: pkg === 'pg' ? { Response: 'undefined' } : undefined,
       plugins: pkg === 'commander' ? [lazyChildProcess] : [],
-      logLevel: 'warning',
     });
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8'));
     // "main" rather than "exports": Node resolves it without the exports-map machinery.
@@ -144,13 +142,8 @@ async function bundleMain() {
   const outDir = path.join(DIST, 'cli');
   await buildInPlace({
     entryPoints: [path.join(SRC, 'cli', 'main.ts')],
-    bundle: true,
-    platform: 'node',
     format: 'esm',
-    target: 'node20',
     outfile: path.join(outDir, 'main.js'),
-    sourcemap: true,
-    logLevel: 'warning',
     plugins: [{
       name: 'main-only',
       setup(b) {
@@ -177,15 +170,10 @@ async function bundleMain() {
 async function bundleQuickHelp() {
   await buildInPlace({
     entryPoints: [path.join(SRC, 'cli', 'quick-help.ts')],
-    bundle: true,
-    platform: 'node',
     format: 'cjs',
-    target: 'node20',
     outfile: path.join(DIST, 'cli', 'quick-help.cjs'),
     minifyWhitespace: true,
     minifySyntax: true,
-    sourcemap: true,
-    logLevel: 'warning',
     plugins: [lazyChildProcess, {
       name: 'no-actions',
       setup(b) {
