@@ -13,6 +13,11 @@
  * process's reaped-children times in /proc/self/stat, in 10 ms ticks: the mean over the runs is
  * exact to well under a tick). CPU is the figure that survives a machine shared with other work.
  *
+ * When the environment sets NODE_EXTRA_CA_CERTS, Node 20 parses that bundle (and its own root
+ * certificates) before it runs any JavaScript, in every process, whether or not it ever makes a
+ * TLS connection. The cases then also run without that variable, alternating with the runs as
+ * given, and a second table shows them: that is the start-up of a machine that does not set it.
+ *
  * Medians of --runs runs, after warm-up runs so the file cache is warm for every case alike. Run
  * `npm run build` first (the CLI runs from dist/). With --baseline, the same cases run against
  * another built checkout too (say, the commit before a change), alternating run by run (ABAB), so
@@ -50,6 +55,8 @@ interface Case {
   env?: Record<string, string>;
   /** Where to run it (default: this checkout). */
   cwd?: string;
+  /** Environment variables removed for this case. */
+  unset?: string[];
 }
 
 const work = { env: { DATABASE_URL, ...SECRETS } };
@@ -79,6 +86,13 @@ const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).
 
 interface Run { wall: number; cpu: number }
 
+function envFor(c: Case): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...c.env, MARKETER_DEBUG: c.until === 'action' ? 'startup' : '', NO_COLOR: '1' };
+  for (const name of c.unset ?? []) delete env[name];
+  return env;
+}
+const EXTRA_CA = process.env.NODE_EXTRA_CA_CERTS ? ['NODE_EXTRA_CA_CERTS'] : undefined;
+
 function once(c: Case): Promise<Run> {
   return new Promise((resolve, reject) => {
     const cpu0 = childrenCpuMs();
@@ -86,7 +100,7 @@ function once(c: Case): Promise<Run> {
     let wall: number | undefined;
     const child = spawn(process.execPath, c.args, {
       cwd: c.cwd ?? ROOT,
-      env: { ...process.env, ...c.env, MARKETER_DEBUG: c.until === 'action' ? 'startup' : '', NO_COLOR: '1' },
+      env: envFor(c),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -127,23 +141,27 @@ const load = () => execFileSync('uptime', { encoding: 'utf8' }).trim().replace(/
 const loadBefore = load();
 const results: Result[] = [];
 const baseline: Result[] = [];
+const bare: Result[] = [];
+const bareBaseline: Result[] = [];
 for (const c of cases) {
   const other = BASELINE && c.args.includes(CLI) ? against(c, BASELINE) : undefined;
-  for (const x of other ? [c, other, c, other] : [c, c]) await once(x);
-  const runs: Run[] = [];
-  const otherRuns: Run[] = [];
+  // Each case, then (if set) the same without NODE_EXTRA_CA_CERTS, run by run.
+  const sides = [c, other, EXTRA_CA && { ...c, unset: EXTRA_CA }, EXTRA_CA && other && { ...other, unset: EXTRA_CA }];
+  const runs: Run[][] = sides.map(() => []);
+  for (const x of [...sides, ...sides]) if (x) await once(x);
   for (let i = 0; i < RUNS; i++) {
-    runs.push(await once(c));
-    if (other) otherRuns.push(await once(other));
+    for (const [k, x] of sides.entries()) if (x) runs[k]!.push(await once(x));
   }
-  results.push(summary(c.name, runs));
-  if (other) baseline.push(summary(c.name, otherRuns));
+  results.push(summary(c.name, runs[0]!));
+  if (other) baseline.push(summary(c.name, runs[1]!));
+  if (EXTRA_CA) bare.push(summary(c.name, runs[2]!));
+  if (EXTRA_CA && other) bareBaseline.push(summary(c.name, runs[3]!));
 }
 fakeDb.close();
-const base = results[0]!;
 console.log(`runs per case: ${RUNS}; node ${process.version}; before: ${loadBefore}; after: ${load()}`);
 const f = (ms: number) => `${ms.toFixed(0)} ms`.padStart(8);
 const table = (title: string, rows: Result[]) => {
+  const base = rows[0]!;
   console.log(`\n${title}`);
   console.log(`${'case'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'p90'.padStart(8)} ${'over node'.padStart(10)} ${'CPU'.padStart(8)} ${'over node'.padStart(10)}`);
   for (const r of rows) {
@@ -151,12 +169,24 @@ const table = (title: string, rows: Result[]) => {
   }
 };
 table(`this checkout (${ROOT}); wall: median, min, p90; CPU: mean user+sys`, results);
-if (BASELINE) {
-  table(`baseline (${BASELINE}), run alternately with the above`, [base, ...baseline]);
+const ratios = (ours: Result[], theirs: Result[]) => {
   console.log('\nratio this/baseline:');
   console.log(`${'case'.padEnd(28)} ${'wall'.padStart(8)} ${'CPU'.padStart(8)}`);
-  for (const b of baseline) {
-    const r = results.find((x) => x.name === b.name)!;
+  for (const b of theirs) {
+    const r = ours.find((x) => x.name === b.name)!;
     console.log(`${b.name.padEnd(28)} ${(r.median / b.median).toFixed(2).padStart(8)} ${(r.cpu / b.cpu).toFixed(2).padStart(8)}`);
+  }
+};
+if (BASELINE) {
+  table(`baseline (${BASELINE}), run alternately with the above`, [results[0]!, ...baseline]);
+  ratios(results, baseline);
+}
+if (EXTRA_CA) {
+  const cost = results[0]!.median - bare[0]!.median;
+  console.log(`\nThis environment sets NODE_EXTRA_CA_CERTS: every node process parses ${process.env.NODE_EXTRA_CA_CERTS} before any JavaScript runs (node -e 0: +${cost.toFixed(0)} ms).`);
+  table('this checkout, without NODE_EXTRA_CA_CERTS (run alternately with the above)', bare);
+  if (BASELINE) {
+    table(`baseline (${BASELINE}), without NODE_EXTRA_CA_CERTS`, [bare[0]!, ...bareBaseline]);
+    ratios(bare, bareBaseline);
   }
 }
