@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Node as YamlNode } from 'yaml';
 import { inputError } from '../errors.js';
+import { isValidZone } from './time-zones.js';
+
+export { isValidZone };
 
 export type Transport = 'ses' | 'outbox';
 /** auto: TimescaleDB where the server can load it; off: never touch it; require: fail without it. */
@@ -391,11 +394,3 @@ export function parseRetention(value: string, problems: string[]): number | unde
   return days;
 }
 
-export function isValidZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}

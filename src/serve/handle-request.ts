@@ -12,6 +12,7 @@ import { campaignStats } from '../reports/campaign-stats.js';
 import { parseSinceTime } from '../reports/parse-since.js';
 import { recordUnsubscribe } from '../subscribers/suppress.js';
 import { handleReportRequest } from './report-route.js';
+import { isValidZone } from '../config/time-zones.js';
 
 export interface ServeDeps {
   db: Kysely<Database>;
@@ -192,11 +193,7 @@ async function route(deps: ServeDeps, req: IncomingMessage, res: ServerResponse,
       return;
     }
     const tz = url.searchParams.get('tz') ?? 'UTC';
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    } catch {
-      throw new HttpError(400, 'tz must be an IANA time zone');
-    }
+    if (!isValidZone(tz)) throw new HttpError(400, 'tz must be an IANA time zone');
     const sinceParam = url.searchParams.get('since');
     const since = sinceParam ? parseSinceTime(sinceParam, tz) : undefined;
     if (sinceParam && !since) throw new HttpError(400, 'since must be an ISO 8601 time from 1970 to 9999 (e.g. 2026-12-01T00:00:00Z) or a look-back like 24h');

@@ -6,6 +6,7 @@ import { isMarketerError } from '../errors.js';
 import { renderReportHtml } from '../report-page/render-report-html.js';
 import { campaignReport } from '../reports/campaign-report.js';
 import { sameSecret } from './handle-request.js';
+import { isValidZone } from '../config/time-zones.js';
 
 export interface ReportRouteDeps {
   db: Kysely<Database>;
@@ -89,9 +90,7 @@ export async function handleReportRequest(deps: ReportRouteDeps, req: IncomingMe
     return true;
   }
   const tz = url.searchParams.get('tz') ?? 'UTC';
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-  } catch {
+  if (!isValidZone(tz)) {
     reply(res, 400, message('Bad time zone', 'tz must be an IANA time zone, e.g. Europe/Berlin.'));
     return true;
   }
