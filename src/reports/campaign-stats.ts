@@ -1,9 +1,9 @@
-import { DateTime } from 'luxon';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/types.js';
 import { groupErrors, type ErrorGroup } from '../error-groups.js';
 import { inputError } from '../errors.js';
 import { testState, variantStats, type TestState, type VariantStats } from '../experiments/variant-stats.js';
+import { isoWithOffset, localTextSql, offsetMinutesSql } from './local-time.js';
 
 /**
  * Figures for one campaign, as one JSON-able document (`marketer stats 42 --json` and
@@ -72,6 +72,8 @@ export interface CampaignStats {
 export interface WaveStats {
   timezone: string;
   dueAt: string | null;
+  /** The same instant in the wave's own zone, with its offset: `2026-12-01T08:00:00+01:00`. */
+  dueAtLocal: string | null;
   recipients: number;
   sent: number;
   delivered: number;
@@ -115,6 +117,8 @@ interface GroupRow {
   timezone: string;
   status: string;
   due_at: Date | null;
+  due_local: string | null;
+  due_offset: number | null;
   n: string;
   suppressed: string;
   delivered: string;
@@ -128,6 +132,7 @@ interface GroupRow {
 interface WaveRow {
   timezone: string;
   due_at: Date | null;
+  due_local: string | null;
   recipients: number;
   sent: number;
   failed: number;
@@ -149,11 +154,14 @@ function foldWaves(groups: GroupRow[]): WaveRow[] {
   const waves = new Map<string, WaveRow>();
   for (const g of groups) {
     const w = waves.get(g.timezone) ?? {
-      timezone: g.timezone, due_at: null, recipients: 0, sent: 0, failed: 0, unknown: 0, skipped: 0, suppressed: 0, queued: 0, sending: 0,
+      timezone: g.timezone, due_at: null, due_local: null, recipients: 0, sent: 0, failed: 0, unknown: 0, skipped: 0, suppressed: 0, queued: 0, sending: 0,
       delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0,
     };
     const count = n(g.n);
-    if (g.due_at && (!w.due_at || new Date(g.due_at) < w.due_at)) w.due_at = new Date(g.due_at);
+    if (g.due_at && (!w.due_at || new Date(g.due_at) < w.due_at)) {
+      w.due_at = new Date(g.due_at);
+      w.due_local = g.due_local === null ? null : isoWithOffset(g.due_local, n(g.due_offset), g.timezone);
+    }
     w.recipients += count;
     if (g.status === 'sent' || g.status === 'failed' || g.status === 'unknown' || g.status === 'skipped' || g.status === 'queued' || g.status === 'sending') w[g.status] += count;
     w.suppressed += n(g.suppressed);
@@ -162,6 +170,9 @@ function foldWaves(groups: GroupRow[]): WaveRow[] {
   }
   return [...waves.values()].sort((a, b) => (a.due_at?.getTime() ?? Infinity) - (b.due_at?.getTime() ?? Infinity) || (a.timezone < b.timezone ? -1 : 1));
 }
+
+// Beyond a month of hours the gaps are left out rather than drawn as hundreds of empty rows.
+const MAX_FILLED_HOURS = 24 * 31;
 
 export async function campaignStats(db: Kysely<Database>, campaignId: number, options: StatsOptions = {}): Promise<CampaignStats> {
   const tz = options.timezone ?? 'UTC';
@@ -181,7 +192,9 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     sql`count(${sql.ref(column)}) FILTER (WHERE ${sql.ref(column)} >= ${sinceTs}::timestamptz)`;
   const groups = since
     ? await sql<GroupRow>`
-        SELECT timezone, status, min(due_at) AS due_at, count(*) AS n,
+        SELECT timezone, status, min(due_at) AS due_at,
+          ${localTextSql(sql`min(due_at)`, sql`timezone`)} AS due_local, ${offsetMinutesSql(sql`min(due_at)`, sql`timezone`)} AS due_offset,
+          count(*) AS n,
           count(*) FILTER (WHERE error = 'suppressed') AS suppressed,
           ${firsts('delivered_at')} AS delivered, ${firsts('opened_at')} AS opened, ${firsts('clicked_at')} AS clicked,
           ${firsts('bounced_at')} AS bounced, ${firsts('complained_at')} AS complained, ${firsts('unsubscribed_at')} AS unsubscribed
@@ -195,6 +208,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
           FROM campaign_ledger_counts WHERE campaign_id = ${campaignId} GROUP BY timezone, status
         )
         SELECT l.timezone, l.status, l.due_at, l.n,
+          ${localTextSql(sql`l.due_at`, sql`l.timezone`)} AS due_local, ${offsetMinutesSql(sql`l.due_at`, sql`l.timezone`)} AS due_offset,
           CASE WHEN l.status = 'skipped' THEN l.suppressed ELSE 0 END AS suppressed,
           -- Per-wave firsts ride on one row of each wave (the first status), so sums stay right.
           CASE WHEN row_number() OVER (PARTITION BY l.timezone ORDER BY l.status) = 1 THEN coalesce(f.delivered, 0) ELSE 0 END AS delivered,
@@ -215,14 +229,26 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
   const links = await sql<{ link: string; unique_clicks: string; clicks: string }>`
     SELECT link, unique_clicks, clicks FROM campaign_link_counts WHERE campaign_id = ${campaignId}
     ORDER BY unique_clicks DESC, clicks DESC, link LIMIT ${options.topLinks ?? 10}`.execute(db);
-  // date_trunc with a zone keeps the two 01:00 hours of a DST fall-back apart.
-  const hours = await sql<{ hour: Date; opens: string; clicks: string }>`
-    SELECT date_trunc('hour', bucket, ${tz}) AS hour,
-      sum(events) FILTER (WHERE kind = 'Open') AS opens, sum(events) FILTER (WHERE kind = 'Click') AS clicks
-    FROM campaign_event_counts
-    WHERE campaign_id = ${campaignId} AND kind IN ('Open', 'Click')
-      AND bucket > coalesce(${sinceTs}::timestamptz - interval '15 minutes', '-infinity')
-    GROUP BY 1 ORDER BY 1`.execute(db);
+  // date_trunc with a zone keeps the two 01:00 hours of a DST fall-back apart. The hours between
+  // the first and the last are filled in (up to a month of them), each with its local time.
+  const hours = await sql<{ local: string; offset_minutes: number; opens: string | null; clicks: string | null }>`
+    WITH counted AS (
+      SELECT date_trunc('hour', bucket, ${tz}) AS hour,
+        sum(events) FILTER (WHERE kind = 'Open') AS opens, sum(events) FILTER (WHERE kind = 'Click') AS clicks
+      FROM campaign_event_counts
+      WHERE campaign_id = ${campaignId} AND kind IN ('Open', 'Click')
+        AND bucket > coalesce(${sinceTs}::timestamptz - interval '15 minutes', '-infinity')
+      GROUP BY 1
+    ), hours AS (
+      -- Zones are whole hours apart from UTC or not (+05:45): steps of an absolute hour from the
+      -- first local hour stay on local hour boundaries either way.
+      SELECT generate_series(min(hour), max(hour), interval '1 hour') AS hour FROM counted
+      HAVING max(hour) - min(hour) <= ${MAX_FILLED_HOURS}::int * interval '1 hour'
+      UNION SELECT hour FROM counted
+    )
+    SELECT ${localTextSql(sql`h.hour`, tz)} AS local, ${offsetMinutesSql(sql`h.hour`, tz)} AS offset_minutes, c.opens, c.clicks
+    FROM hours h LEFT JOIN counted c USING (hour)
+    ORDER BY h.hour`.execute(db);
 
   const total = (k: string) => n(kinds.rows.find((r) => r.kind === k)?.events);
   const sum = (f: (w: WaveRow) => number) => waves.rows.reduce((s, w) => s + f(w), 0);
@@ -273,6 +299,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
     waves: waves.rows.map((w) => ({
       timezone: w.timezone,
       dueAt: w.due_at ? new Date(w.due_at).toISOString() : null,
+      dueAtLocal: w.due_local,
       recipients: n(w.recipients),
       sent: n(w.sent),
       delivered: n(w.delivered),
@@ -285,7 +312,7 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
       unknown: n(w.unknown),
       queued: n(w.queued),
     })),
-    timeline: fillHours(hours.rows.map((h) => ({ at: new Date(h.hour), opens: n(h.opens), clicks: n(h.clicks) })), tz),
+    timeline: hours.rows.map((h) => ({ hour: isoWithOffset(h.local, h.offset_minutes, tz), opens: n(h.opens), clicks: n(h.clicks) })),
     ...(await experimentStats(db, campaign.id)),
   };
 }
@@ -293,27 +320,6 @@ export async function campaignStats(db: Kysely<Database>, campaignId: number, op
 async function experimentStats(db: Kysely<Database>, campaignId: number): Promise<Pick<CampaignStats, 'variants' | 'test'>> {
   const test = await testState(db, campaignId);
   return { variants: await variantStats(db, campaignId, test), test };
-}
-
-// Beyond a month of hours the gaps are left out rather than drawn as hundreds of empty rows.
-const MAX_FILLED_HOURS = 24 * 31;
-
-function fillHours(rows: { at: Date; opens: number; clicks: number }[], tz: string): CampaignStats['timeline'] {
-  const format = (d: Date) => DateTime.fromJSDate(d, { zone: tz }).toISO({ suppressMilliseconds: true }) ?? d.toISOString();
-  const first = rows[0];
-  const last = rows[rows.length - 1];
-  if (!first || !last) return [];
-  const span = (last.at.getTime() - first.at.getTime()) / 3_600_000;
-  if (span > MAX_FILLED_HOURS) return rows.map((r) => ({ hour: format(r.at), opens: r.opens, clicks: r.clicks }));
-  const byTime = new Map(rows.map((r) => [r.at.getTime(), r]));
-  const out: CampaignStats['timeline'] = [];
-  // Zones are whole hours apart from UTC or not (+05:45): step in absolute hours from the
-  // first local hour, which stays on local hour boundaries either way.
-  for (let t = first.at.getTime(); t <= last.at.getTime(); t += 3_600_000) {
-    const r = byTime.get(t);
-    out.push({ hour: format(new Date(t)), opens: r?.opens ?? 0, clicks: r?.clicks ?? 0 });
-  }
-  return out;
 }
 
 export function alertsFor(rates: CampaignStats['rates']): RateAlert[] {

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { isValidZone } from '../../config/config.js';
+import { isValidZone, machineZone } from '../../config/time-zones.js';
 import { inputError, MarketerError } from '../../errors.js';
 import { campaignReport } from '../../reports/campaign-report.js';
 import { renderReportHtml } from '../../report-page/render-report-html.js';
@@ -10,7 +10,7 @@ import { campaignIdOf } from './stats.js';
 
 export async function reportAction(ref: string, opts: { out: string; tz?: string; hours: string; json?: boolean }, cmd: Command): Promise<void> {
   const ctx = commandContext(cmd);
-  const tz = opts.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+  const tz = opts.tz ?? machineZone();
   if (!isValidZone(tz)) throw inputError('BAD_TZ', `--tz "${tz}" is not an IANA time zone.`, { hint: 'Use e.g. Europe/Berlin, America/New_York or UTC.' });
   const hours = Number(opts.hours);
   if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 31) throw inputError('BAD_HOURS', `--hours must be a whole number from 1 to 744, got "${opts.hours}".`);

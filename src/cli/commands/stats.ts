@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
 import type { Command } from 'commander';
-import { DateTime } from 'luxon';
 import { parseDocument } from 'yaml';
-import { isValidZone } from '../../config/config.js';
+import { isValidZone, machineZone } from '../../config/time-zones.js';
 import { inputError } from '../../errors.js';
 import { testLines, variantTable } from '../format-experiment.js';
 import { campaignStats, listCampaignStats, type CampaignStats } from '../../reports/campaign-stats.js';
-import { parseSinceTime } from '../../reports/parse-since.js';
+import { monthDayTime, localParts, weekdayMonthDay } from '../../reports/local-time.js';
 import { commandContext, withDatabase, type CommandContext } from '../context.js';
 import { bar, byCount, plural, formatCount, formatNumber, formatPercent, sparkline, terminalWidth, truncate, wrapText } from '../format.js';
 import { formatStopTime } from '../account-gate.js';
@@ -31,8 +30,12 @@ export function campaignIdOf(ref: string): number {
   return id;
 }
 
-/** `2026-12-01`, `2026-12-01T08:00` (in the viewer's zone), or a look-back like `24h`, `7d`. */
-export function parseSince(value: string, tz: string, now = new Date()): Date {
+/**
+ * `2026-12-01`, `2026-12-01T08:00` (in the viewer's zone), or a look-back like `24h`, `7d`.
+ * Loaded with --since only: it needs luxon, which a plain `stats` does without.
+ */
+export async function parseSince(value: string, tz: string, now = new Date()): Promise<Date> {
+  const { parseSinceTime } = await import('../../reports/parse-since.js');
   const since = parseSinceTime(value, tz, now);
   if (!since) throw inputError('BAD_SINCE', `--since "${value}" is not a date, a time or a look-back (from 1970 to 9999).`, { hint: 'Use e.g. 2026-12-01, 2026-12-01T08:00, 24h or 7d.' });
   return since;
@@ -49,7 +52,14 @@ function accountStopLine(stop: NonNullable<CampaignStats['accountStop']>): strin
   return `The SES account has been stopped since ${formatStopTime(new Date(stop.since))}: ${stop.reason}. Every campaign waits; marketer send lifts the stop once GetAccount shows the account can send.`;
 }
 
-function printStats(ctx: CommandContext, s: CampaignStats): void {
+/** `2026-12-01 08:00 CET`: when --since starts, in the viewer's zone. */
+async function sinceLabel(s: CampaignStats): Promise<string> {
+  // luxon (and with it ICU's date data) only for this line, which only --since prints.
+  const { DateTime } = await import('luxon');
+  return DateTime.fromISO(s.since!, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ');
+}
+
+function printStats(ctx: CommandContext, s: CampaignStats, sinceText?: string): void {
   const out = (l = '') => ctx.out.info(l);
   const width = Math.min(terminalWidth(), 80);
   const hot = (metric: 'bounce' | 'complaint', text: string) => {
@@ -57,7 +67,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
     if (!alert) return text;
     return alert.level === 'critical' ? chalk.bold.red(text) : chalk.yellow(text);
   };
-  const since = s.since ? ` · events since ${DateTime.fromISO(s.since, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ')}` : '';
+  const since = sinceText ? ` · events since ${sinceText}` : '';
   out(wrapText(`${chalk.bold(`Campaign ${s.campaign}`)} · ${s.name} ${chalk.dim(`(${s.status})${since}`)}`, width, 2));
   if (s.status === 'paused' && s.pausedReason) out(chalk.yellow(`Paused: ${s.pausedReason}. Run marketer send on its file to resume.`));
   if (s.accountStop) out(chalk.red(wrapText(accountStopLine(s.accountStop), width, 2)));
@@ -126,7 +136,7 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
           ['  Zone', 'Local time', 'Rcpts', 'Deliv', 'Opened', 'Click', 'Bounce', 'Unsent'],
           ...s.waves.map((w) => [
             `  ${shortZone(w.timezone)}`,
-            w.dueAt ? DateTime.fromISO(w.dueAt, { zone: w.timezone }).toFormat('LLL dd HH:mm') : '–',
+            w.dueAtLocal ? monthDayTime(w.dueAtLocal) : '–',
             c(w.recipients), c(w.delivered), c(w.opened), c(w.clicked), c(w.bounced), c(w.skipped + w.failed + w.unknown),
           ]),
         ],
@@ -148,12 +158,13 @@ function printStats(ctx: CommandContext, s: CampaignStats): void {
 function printTimeline(out: (l?: string) => void, timeline: CampaignStats['timeline']): void {
   const days = new Map<string, { opens: (number | undefined)[]; clicks: (number | undefined)[] }>();
   for (const h of timeline) {
-    const dt = DateTime.fromISO(h.hour, { setZone: true });
-    const day = days.get(dt.toFormat('ccc LLL dd')) ?? { opens: Array<number | undefined>(24).fill(undefined), clicks: Array<number | undefined>(24).fill(undefined) };
+    const label = weekdayMonthDay(h.hour);
+    const { hour } = localParts(h.hour);
+    const day = days.get(label) ?? { opens: Array<number | undefined>(24).fill(undefined), clicks: Array<number | undefined>(24).fill(undefined) };
     // The repeated hour of a DST fall-back adds to the same column.
-    day.opens[dt.hour] = (day.opens[dt.hour] ?? 0) + h.opens;
-    day.clicks[dt.hour] = (day.clicks[dt.hour] ?? 0) + h.clicks;
-    days.set(dt.toFormat('ccc LLL dd'), day);
+    day.opens[hour] = (day.opens[hour] ?? 0) + h.opens;
+    day.clicks[hour] = (day.clicks[hour] ?? 0) + h.clicks;
+    days.set(label, day);
   }
   const max = Math.max(1, ...timeline.map((h) => Math.max(h.opens, h.clicks)));
   const row = (values: (number | undefined)[]) => values.map((v) => (v === undefined ? ' ' : sparkline([v], max))).join('');
@@ -167,10 +178,10 @@ function printTimeline(out: (l?: string) => void, timeline: CampaignStats['timel
 
 export async function statsAction(ref: string | undefined, opts: { since?: string; tz?: string }, cmd: Command): Promise<void> {
   const ctx = commandContext(cmd);
-  const tz = opts.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+  const tz = opts.tz ?? machineZone();
   if (!isValidZone(tz)) throw inputError('BAD_TZ', `--tz "${tz}" is not an IANA time zone.`, { hint: 'Use e.g. Europe/Berlin, America/New_York or UTC.' });
   const campaignId = ref === undefined ? undefined : campaignIdOf(ref);
-  const since = opts.since === undefined ? undefined : parseSince(opts.since, tz);
+  const since = opts.since === undefined ? undefined : await parseSince(opts.since, tz);
   await withDatabase(ctx, async ({ db }) => {
     if (campaignId === undefined) {
       const list = await listCampaignStats(db);
@@ -202,6 +213,6 @@ export async function statsAction(ref: string | undefined, opts: { since?: strin
     }
     const stats = await campaignStats(db, campaignId, { timezone: tz, since });
     if (ctx.out.json) ctx.out.printJson(stats);
-    else printStats(ctx, stats);
+    else printStats(ctx, stats, stats.since ? await sinceLabel(stats) : undefined);
   });
 }
