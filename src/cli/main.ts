@@ -5,7 +5,7 @@ import { isMarketerError } from '../errors.js';
 import { maskUrlsIn } from '../db/mask-url.js';
 import { ReportedExit } from './reported-exit.js';
 import { wrapProse } from './format.js';
-import { buildProgram as buildProgramAt } from './program.js';
+import { buildProgram as buildProgramAt, helpArgv } from './program.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram(argv);
   const json = argv.includes('--json');
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(helpArgv(argv));
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -17,10 +17,14 @@ export async function buildProgram(version: string, argv?: string[]): Promise<Co
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({
-      outputError: (str, write) => write(chalk.red(str)),
+      // Errors go straight to stderr; what else commander writes there is help (shown after a
+      // usage error), laid out like help on stdout.
+      outputError: (str) => process.stderr.write(chalk.red(str)),
       // Help text (commander's lists and every command's notes and examples) fits the terminal.
       writeOut: (str) => process.stdout.write(layoutHelp(str)),
+      writeErr: (str) => process.stderr.write(layoutHelp(str)),
       getOutHelpWidth: () => terminalWidth(),
+      getErrHelpWidth: () => terminalWidth(),
     })
     .addHelpText(
       'after',
@@ -46,4 +50,18 @@ Postgres (unset: an embedded one in .marketer/).`,
     c.commands.forEach(exitOverride);
   });
   return program;
+}
+
+/**
+ * The command line commander should parse: `help db migrate` as `db migrate --help` (commander's
+ * own help command looks at the first name only, and showed the help of `db`). One name or none
+ * is left to commander.
+ */
+export function helpArgv(argv: string[]): string[] {
+  const args = argv.slice(2);
+  const at = args.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && (args[i - 1] === '-c' || args[i - 1] === '--config')));
+  if (at < 0 || args[at] !== 'help') return argv;
+  const names = args.slice(at + 1);
+  if (names.length < 2 || names.some((n) => n.startsWith('-'))) return argv;
+  return [...argv.slice(0, 2), ...args.slice(0, at), ...names, '--help'];
 }

@@ -1,6 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { layoutHelp } from './help-layout.js';
-import { buildProgram } from './program.js';
+import { buildProgram, helpArgv } from './program.js';
 
 /** What the command line asks for is not help: the CLI proper runs it. */
 class NotHelp extends Error {}
@@ -26,7 +26,7 @@ export async function answerHelp(argv: string[], version: string): Promise<boole
     throw new NotHelp();
   });
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(helpArgv(argv));
     return false;
   } catch (err) {
     const help = err instanceof CommanderError && err.exitCode === 0 && (err.code === 'commander.helpDisplayed' || err.code === 'commander.help');

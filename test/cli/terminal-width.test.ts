@@ -18,6 +18,21 @@ describe('at 80 columns', () => {
     expect(results[0]!.stdout).toContain('Configuration: ./marketer.yaml, every key also as MARKETER_<KEY>; DATABASE_URL\nselects your Postgres');
   }, 600_000);
 
+  it('help shown after a usage error fits too, on stderr', async () => {
+    const r = await runCli(['help', 'stat'], { env: { COLUMNS: '80' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Usage: marketer [options] [command]');
+    expect(tooWide(r.stderr, 80)).toEqual([]);
+    expect(r.stderr).toContain('Configuration: ./marketer.yaml, every key also as MARKETER_<KEY>; DATABASE_URL\nselects your Postgres');
+  });
+
+  it('help for a subcommand by its full name: help db migrate is db migrate --help', async () => {
+    const [viaHelp, viaOption] = [await runCli(['help', 'db', 'migrate'], { env: { COLUMNS: '80' } }), await runCli(['db', 'migrate', '--help'], { env: { COLUMNS: '80' } })];
+    expect(viaHelp.code).toBe(0);
+    expect(viaHelp.stdout).toMatch(/^Usage: marketer db migrate/);
+    expect(viaHelp.stdout).toBe(viaOption.stdout);
+  });
+
   it('wider terminals get longer lines', async () => {
     const r = await runCli(['--help'], { env: { COLUMNS: '100' } });
     expect(tooWide(r.stdout, 100)).toEqual([]);
