@@ -40,10 +40,12 @@ export function resolveUnsubscribe(config: Config, transactional: boolean): Unsu
   }
   if (transactional) return { mode: { kind: 'none' }, problem: undefined, warning: undefined };
   if (config.transport === 'outbox') {
+    // Real links need both; the warning names what is missing (a set secret alone is not used).
+    const unset = [!secret && 'MARKETER_UNSUBSCRIBE_SECRET', !baseUrl && 'unsubscribe_url'].filter(Boolean).join(' and ');
     return {
       mode: { kind: 'token', baseUrl: baseUrl ?? DEVELOPMENT_UNSUBSCRIBE_URL, secret: DEVELOPMENT_UNSUBSCRIBE_SECRET, development: true },
       problem: undefined,
-      warning: `unsubscribe links use a development secret${baseUrl ? '' : ` and ${DEVELOPMENT_UNSUBSCRIBE_URL}`} because MARKETER_UNSUBSCRIBE_SECRET is not set; fine for the outbox, refused with transport ses`,
+      warning: `unsubscribe links use a development secret${baseUrl ? '' : ` and ${DEVELOPMENT_UNSUBSCRIBE_URL}`} because ${unset} ${unset.includes(' and ') ? 'are' : 'is'} not set; fine for the outbox, refused with transport ses`,
     };
   }
   if (config.unsubscribePlaceholder && baseUrl) {

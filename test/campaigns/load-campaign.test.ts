@@ -132,7 +132,12 @@ template: templates/t.mjml
     const c = await loadCampaign(path.join(dir, 'campaigns/a.yaml'), configFor(dir));
     expect(c.unsubscribe).toMatchObject({ kind: 'token', baseUrl: 'http://localhost:8025/u', development: true });
     expect(c.warnings).toEqual([
-      'unsubscribe links use a development secret and http://localhost:8025/u because MARKETER_UNSUBSCRIBE_SECRET is not set; fine for the outbox, refused with transport ses',
+      'unsubscribe links use a development secret and http://localhost:8025/u because MARKETER_UNSUBSCRIBE_SECRET and unsubscribe_url are not set; fine for the outbox, refused with transport ses',
+    ]);
+    // With the secret set, what is missing is the address the links point to.
+    const withSecret = await loadCampaign(path.join(dir, 'campaigns/a.yaml'), configFor(dir, { MARKETER_UNSUBSCRIBE_SECRET: 'a'.repeat(64) }));
+    expect(withSecret.warnings).toEqual([
+      'unsubscribe links use a development secret and http://localhost:8025/u because unsubscribe_url is not set; fine for the outbox, refused with transport ses',
     ]);
   });
 
