@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // CommonJS (bin/package.json says so): a CommonJS entry starts without Node's ES module loader,
-// which --version and --help never need; the CLI itself (dist/, ES modules) is imported below.
+// which neither --version, --help nor the CLI itself (dist/cli/cli.cjs, below) needs.
 'use strict';
 // The AWS SDK warns on every run that its 2027 releases will need Node 22; the
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
@@ -19,7 +19,17 @@ const version = () => {
   const path = require('node:path');
   return JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
 };
-const cli = () => import('../dist/cli/main.js').then(({ main }) => main(process.argv)).then(
+// The CLI: dist/cli/cli.cjs, one CommonJS file (scripts/bundle.mjs); a build without that step
+// (tsc alone) runs the same CLI from its ES modules.
+const loadCli = () => {
+  try {
+    return Promise.resolve(require('../dist/cli/cli.cjs'));
+  } catch (err) {
+    if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('cli.cjs')) return import('../dist/cli/main.js');
+    return Promise.reject(err);
+  }
+};
+const cli = () => loadCli().then(({ main }) => main(process.argv)).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(err); process.exitCode = 1; },
 );
