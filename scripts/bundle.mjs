@@ -101,7 +101,8 @@ const builtFileUrls = {
     b.onLoad({ filter: /\.ts$/ }, (args) => {
       if (!args.path.startsWith(SRC + path.sep)) return undefined;
       const built = path.relative(SRC, args.path).replace(/\.ts$/, '.js').split(path.sep).join('/');
-      const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', `require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', ${JSON.stringify(built)})).href`);
+      // A helper of the file itself (see bundleCli's banner): the module may have a `require` of its own.
+      const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', `__builtFileUrl(${JSON.stringify(built)})`);
       return { contents: text, loader: 'ts' };
     });
   },
@@ -128,6 +129,7 @@ async function bundleCli() {
     // On Node the answer is no, as this define makes it without asking.
     define: { Response: 'undefined' },
     plugins: [lazyChildProcess, builtFileUrls],
+    banner: { js: "const __builtFileUrl = (file) => require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', file)).href;" },
   });
 }
 
