@@ -100,6 +100,14 @@ function detach(s: string): string {
 // Imports run one at a time: two overlapping upserts of the same addresses would count wrong.
 const IMPORT_LOCK = 7_301_992;
 
+/** Abort an open COPY: resolves once the server has answered the CopyFail. */
+function endCopy(copy: ReturnType<typeof copyStreams.from>): Promise<void> {
+  return new Promise((resolve) => {
+    copy.once('close', () => resolve());
+    copy.destroy(new Error('import failed'));
+  });
+}
+
 /**
  * Stream a CSV file into `subscribers`: every row is checked, good rows are COPYed into a
  * temporary staging table, then one INSERT … ON CONFLICT merges them, all in one transaction.
@@ -155,6 +163,7 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
 
   const client = await pool.connect();
   let committed = false;
+  let copy: ReturnType<typeof copyStreams.from> | undefined;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK]);
@@ -164,17 +173,20 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
       line integer NOT NULL, email text NOT NULL, first_name text, last_name text, timezone text,
       tags text[], attributes jsonb, source text, consent_at timestamptz, consent_ip text, consent_text text
     ) ON COMMIT DROP`);
-    const copy = client.query(copyStreams.from('COPY import_staging FROM STDIN'));
+    const stream = client.query(copyStreams.from('COPY import_staging FROM STDIN'));
+    copy = stream;
     const copyDone = new Promise<void>((resolve, reject) => {
-      copy.on('finish', resolve);
-      copy.on('error', reject);
+      stream.on('finish', resolve);
+      stream.on('error', reject);
     });
+    // Awaited below; a failure before that ends the COPY in the finally block instead.
+    copyDone.catch(() => undefined);
     let buffer = '';
     const flush = async () => {
       if (buffer === '') return;
-      const ok = copy.write(buffer);
+      const ok = stream.write(buffer);
       buffer = '';
-      if (!ok) await once(copy, 'drain');
+      if (!ok) await once(stream, 'drain');
     };
 
     const now = new Date();
@@ -299,7 +311,7 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     await consume(first);
     for await (const r of rows) await consume({ done: false, value: r });
     await flush();
-    copy.end();
+    stream.end();
     await copyDone;
     options.onProgress?.({ rows: result.rows, merging: true });
 
@@ -320,6 +332,9 @@ export async function importSubscribers(pool: pg.Pool, options: ImportOptions): 
     else await client.query('COMMIT');
     committed = true;
   } finally {
+    // A failure while the COPY is open: end it (CopyFail) first, or the ROLLBACK would wait
+    // behind it for ever and the import would hang instead of failing.
+    if (!committed && copy && !copy.writableFinished && !copy.destroyed) await endCopy(copy);
     if (!committed) await client.query('ROLLBACK').catch(() => undefined);
     client.release();
     if (!committed) await rejectsOut?.close().catch(() => undefined);
