@@ -1,9 +1,9 @@
 import { createReadStream, fstat } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
 import { plainRecordText } from './check-record.js';
 import { isMalformed, parseSesRecord, unwrapRecords, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
+import { readLines } from './read-lines.js';
 
 export interface RecordBatch {
   events: SesEvent[];
@@ -34,7 +34,6 @@ const MAX_DOCUMENT_CHARS = 128 * 1024 * 1024;
  * every line is still read on its own (`{oops` then three good lines stores three).
  */
 export async function* readRecordStream(stream: Readable, name: string, batchSize = 2000): AsyncGenerator<RecordBatch> {
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let batch: RecordBatch = { events: [], malformed: [] };
   let lineNo = 0;
   let firstContent: number | undefined;
@@ -42,50 +41,59 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
   let held: string[] | undefined;
   let heldChars = 0;
 
-  function* readLine(line: string, no: number): Generator<RecordBatch> {
+  /** Add one line's records to the batch; true when the batch is full. */
+  function readLine(line: string, no: number): boolean {
     const text = line.trim();
-    if (text === '') return;
+    if (text === '') return false;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
       batch.malformed.push({ position: `${name}:${no}`, reason: `not JSON (${(err as Error).message})` });
-      return;
+      return false;
     }
     const { records, malformed } = unwrapRecords(value, `${name}:${no}`);
     if (plainRecordText(text)) for (const r of records) r.plain = true;
     add(batch, records, malformed);
-    if (batch.events.length >= batchSize) {
+    return batch.events.length >= batchSize;
+  }
+  function* readHeld(lines: string[]): Generator<RecordBatch> {
+    for (let i = 0; i < lines.length; i += 1) {
+      if (!readLine(lines[i]!, i + 1)) continue;
       yield batch;
       batch = { events: [], malformed: [] };
     }
   }
 
-  for await (const line of lines) {
-    lineNo += 1;
-    if (held) {
-      held.push(line);
-      heldChars += line.length + 1;
-      if (heldChars > MAX_DOCUMENT_CHARS) {
-        const lines = held;
-        held = undefined;
-        for (let i = 0; i < lines.length; i += 1) yield* readLine(lines[i]!, i + 1);
-      }
-      continue;
-    }
-    if (firstContent === undefined) {
-      const text = line.trim();
-      if (text === '') continue;
-      firstContent = lineNo;
-      try {
-        JSON.parse(text);
-      } catch {
-        held = [...Array<string>(lineNo - 1).fill(''), line];
-        heldChars = line.length;
+  for await (const chunk of readLines(stream)) {
+    for (const line of chunk) {
+      lineNo += 1;
+      if (held) {
+        held.push(line);
+        heldChars += line.length + 1;
+        if (heldChars > MAX_DOCUMENT_CHARS) {
+          const lines = held;
+          held = undefined;
+          yield* readHeld(lines);
+        }
         continue;
       }
+      if (firstContent === undefined) {
+        const text = line.trim();
+        if (text === '') continue;
+        firstContent = lineNo;
+        try {
+          JSON.parse(text);
+        } catch {
+          held = [...Array<string>(lineNo - 1).fill(''), line];
+          heldChars = line.length;
+          continue;
+        }
+      }
+      if (!readLine(line, lineNo)) continue;
+      yield batch;
+      batch = { events: [], malformed: [] };
     }
-    yield* readLine(line, lineNo);
   }
   if (held) {
     let value: unknown;
@@ -109,7 +117,7 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
     // Not one document: JSON lines whose first line (at least) is broken.
     const lines = held;
     held = undefined;
-    for (let i = 0; i < lines.length; i += 1) yield* readLine(lines[i]!, i + 1);
+    yield* readHeld(lines);
   }
   if (batch.events.length > 0 || batch.malformed.length > 0) yield batch;
 }
