@@ -5,6 +5,7 @@ import { storeIsolatingRefused } from './isolate-poison.js';
 import { applyAddressOutcomes, type AddressOutcome } from '../subscribers/suppress.js';
 import { matchLedger, type Matched } from './match-ledger.js';
 import { isMalformed, parseSesRecord, unsubscribes, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
+import { addRollups, type EventCount, type LinkCount } from './add-rollups.js';
 import { sqlArray } from './sql-array.js';
 import { updateDeliveries } from './update-deliveries.js';
 
@@ -134,6 +135,10 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   // in 22 to 114 of 150 batches of the ingest bench, each scan costing more than the batch.
   await sql`SET LOCAL enable_seqscan = off`.execute(trx);
   const matched = await matchLedger(trx, events);
+  // Inserted in key order: two ingesters whose batches share events that match no delivery (so
+  // no ledger row orders them first) would otherwise each wait for the other's insert of a
+  // shared key, a deadlock that cost both a retry.
+  matched.sort((a, b) => (a.event.dedupeKey < b.event.dedupeKey ? -1 : a.event.dedupeKey > b.event.dedupeKey ? 1 : a.event.time.getTime() - b.event.time.getTime()));
   const col = (f: (m: Matched) => string | number | null) => sqlArray(matched.map(f));
   // One statement for the batch; the conflict target is the dedupe index (dedupe_key, time), so
   // a replay inserts nothing. It answers how many rows are new: when that is all or none of the
@@ -168,29 +173,13 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   if (now.length === 0) return applied;
   now.sort((a, b) => a.event.time.getTime() - b.event.time.getTime());
 
-  // Rollups: keys sorted so concurrent ingesters take row locks in one order (no deadlocks).
-  const counts = new Map<string, { c: number; kind: string; bucket: number; n: number }>();
   for (const m of now) {
     if (!m.event.known) applied.unknown += 1;
     if (!m.delivery) applied.unmatched += 1;
-    if (m.campaignId === undefined) continue;
-    const kind = rollupKind(m.event);
-    const bucket = Math.floor(m.event.time.getTime() / BUCKET_MS) * BUCKET_MS;
-    const key = `${m.campaignId}\u0000${kind}\u0000${bucket}`;
-    const entry = counts.get(key) ?? { c: m.campaignId, kind, bucket, n: 0 };
-    entry.n += 1;
-    counts.set(key, entry);
   }
-  if (counts.size > 0) {
-    const rows = [...counts.values()].sort((a, b) => a.c - b.c || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.bucket - b.bucket));
-    await sql`
-      INSERT INTO campaign_event_counts (campaign_id, kind, bucket, events)
-      SELECT * FROM unnest(${sqlArray(rows.map((r) => r.c))}::int[], ${sqlArray(rows.map((r) => r.kind))}::text[],
-                           ${sqlArray(rows.map((r) => new Date(r.bucket).toISOString()))}::timestamptz[], ${sqlArray(rows.map((r) => r.n))}::bigint[])
-      ON CONFLICT (campaign_id, kind, bucket) DO UPDATE SET events = campaign_event_counts.events + excluded.events`.execute(trx);
-  }
-  await countLinks(trx, now);
-  applied.settled = await updateDeliveries(trx, now, options.topic);
+  const links = await recordLinkClicks(trx, now);
+  const ledger = await updateDeliveries(trx, now, options.topic);
+  applied.settled = ledger.settled;
 
   const outcomes: AddressOutcome[] = [];
   for (const m of now) {
@@ -204,7 +193,23 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
     else if (unsubscribes(e, options.topic)) outcomes.push({ ...who, kind: 'unsubscribe', detail: 'SES subscription management' });
   }
   if (outcomes.length > 0) applied.suppressed = (await applyAddressOutcomes(trx, outcomes, { softBounceLimit: options.softBounceLimit })).suppressions;
+  await addRollups(trx, { events: eventCounts(now), links, waves: ledger.waves });
   return applied;
+}
+
+/** The batch's events per campaign, kind and 15-minute bucket. */
+function eventCounts(events: Matched[]): EventCount[] {
+  const counts = new Map<string, EventCount>();
+  for (const m of events) {
+    if (m.campaignId === undefined) continue;
+    const kind = rollupKind(m.event);
+    const bucket = Math.floor(m.event.time.getTime() / BUCKET_MS) * BUCKET_MS;
+    const key = `${m.campaignId}\u0000${kind}\u0000${bucket}`;
+    const entry = counts.get(key);
+    if (entry) entry.events += 1;
+    else counts.set(key, { campaign: m.campaignId, kind, bucket, events: 1 });
+  }
+  return [...counts.values()];
 }
 
 /** The events whose `<dedupe key> <epoch ms>` are in `fresh`. */
@@ -213,9 +218,13 @@ function newOnes(matched: Matched[], fresh: string[]): Matched[] {
   return matched.filter((m) => keys.has(`${m.event.dedupeKey} ${m.event.time.getTime()}`));
 }
 
-async function countLinks(trx: Trx, events: Matched[]): Promise<void> {
+/**
+ * Record each delivery's first click on each link (delivery_link_clicks), and return the
+ * batch's clicks and unique clicks per campaign and link for addRollups.
+ */
+async function recordLinkClicks(trx: Trx, events: Matched[]): Promise<LinkCount[]> {
   const clicks = events.filter((m) => m.event.click && m.campaignId !== undefined);
-  if (clicks.length === 0) return;
+  if (clicks.length === 0) return [];
   const pairs = [...new Map(clicks.filter((m) => m.delivery).map((m) => [`${m.delivery!.id}\u0000${m.event.click!.link}`, m])).values()]
     .sort((a, b) => byId(a.delivery!.id, b.delivery!.id) || (a.event.click!.link < b.event.click!.link ? -1 : a.event.click!.link > b.event.click!.link ? 1 : 0));
   const firsts = new Set<string>();
@@ -227,22 +236,17 @@ async function countLinks(trx: Trx, events: Matched[]): Promise<void> {
       RETURNING delivery_id::text AS delivery_id, link`.execute(trx);
     for (const row of r.rows) firsts.add(`${row.delivery_id}\u0000${row.link}`);
   }
-  const perLink = new Map<string, { c: number; link: string; clicks: number; unique: number }>();
+  const perLink = new Map<string, LinkCount>();
   for (const m of clicks) {
     const link = m.event.click!.link;
     const key = `${m.campaignId}\u0000${link}`;
-    const entry = perLink.get(key) ?? { c: m.campaignId!, link, clicks: 0, unique: 0 };
+    let entry = perLink.get(key);
+    if (!entry) perLink.set(key, (entry = { campaign: m.campaignId!, link, clicks: 0, unique: 0 }));
     entry.clicks += 1;
     const pair = m.delivery ? `${m.delivery.id}\u0000${link}` : undefined;
     if (pair && firsts.delete(pair)) entry.unique += 1;
-    perLink.set(key, entry);
   }
-  const rows = [...perLink.values()].sort((a, b) => a.c - b.c || (a.link < b.link ? -1 : a.link > b.link ? 1 : 0));
-  await sql`
-    INSERT INTO campaign_link_counts (campaign_id, link, clicks, unique_clicks)
-    SELECT * FROM unnest(${sqlArray(rows.map((r) => r.c))}::int[], ${sqlArray(rows.map((r) => r.link))}::text[], ${sqlArray(rows.map((r) => r.clicks))}::bigint[], ${sqlArray(rows.map((r) => r.unique))}::bigint[])
-    ON CONFLICT (campaign_id, link) DO UPDATE
-    SET clicks = campaign_link_counts.clicks + excluded.clicks, unique_clicks = campaign_link_counts.unique_clicks + excluded.unique_clicks`.execute(trx);
+  return [...perLink.values()];
 }
 
 /** Order of bigint ids given as strings, without BigInt: shorter is smaller, then by text. */

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
+import type { WaveFirsts } from './add-rollups.js';
 import type { LedgerRow, Matched } from './match-ledger.js';
 import { unsubscribes } from './parse-ses-event.js';
 import { sqlArray } from './sql-array.js';
@@ -42,9 +43,10 @@ const moves = (stored: Date | null, at: Date | undefined) => at !== undefined &&
  * `events` are this batch's new events in time order, their ledger rows locked by matchLedger,
  * so the rows' values are exact: a column that is NULL now and set by the batch is a first, and
  * a row the batch would not change (a second open, a Send of a sent mail) is not written at all.
- * Returns how many `unknown` sends were settled.
+ * Returns how many `unknown` sends were settled, and the per-wave counts of firsts for
+ * addRollups to write at the end of the transaction.
  */
-export async function updateDeliveries(trx: Transaction<Database>, events: Matched[], topic: string | undefined): Promise<number> {
+export async function updateDeliveries(trx: Transaction<Database>, events: Matched[], topic: string | undefined): Promise<{ settled: number; waves: WaveFirsts[] }> {
   const changes = new Map<string, DeliveryChange>();
   let settled = 0;
   for (const m of events) {
@@ -68,10 +70,10 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
     if (e.type === 'Send') c.sentAt = minDate(c.sentAt, e.time);
     c.messageId = e.messageId;
   }
-  if (changes.size === 0) return 0;
+  if (changes.size === 0) return { settled, waves: [] };
 
   const list: DeliveryChange[] = [];
-  const waves = new Map<string, { campaign: number; timezone: string; n: Record<First, number> }>();
+  const waves = new Map<string, WaveFirsts>();
   for (const c of changes.values()) {
     const d = c.row;
     const stored: Record<First, Date | null> = {
@@ -84,8 +86,8 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
       if (stored[f] !== null) continue;
       const key = `${d.campaign_id}\u0000${d.timezone}`;
       let w = waves.get(key);
-      if (!w) waves.set(key, (w = { campaign: d.campaign_id, timezone: d.timezone, n: { delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 } }));
-      w.n[f] += 1;
+      if (!w) waves.set(key, (w = { campaign: d.campaign_id, timezone: d.timezone, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 }));
+      w[f] += 1;
     }
     if (changed) list.push(c);
   }
@@ -121,18 +123,5 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
         OR (d.status = 'unknown' AND u.settle IS NOT NULL) OR (d.message_id IS NULL AND u.message_id IS NOT NULL))`.execute(trx);
   }
 
-  if (waves.size > 0) {
-    // Sorted, so that concurrent ingesters update these rows in one order.
-    const rows = [...waves.values()].sort((a, b) => a.campaign - b.campaign || (a.timezone < b.timezone ? -1 : a.timezone > b.timezone ? 1 : 0));
-    const col = (f: First) => rows.map((r) => r.n[f]);
-    await sql`
-      INSERT INTO campaign_wave_firsts AS w (campaign_id, timezone, delivered, opened, clicked, bounced, complained, unsubscribed)
-      SELECT * FROM unnest(${rows.map((r) => r.campaign)}::int[], ${rows.map((r) => r.timezone)}::text[],
-        ${col('delivered')}::bigint[], ${col('opened')}::bigint[], ${col('clicked')}::bigint[],
-        ${col('bounced')}::bigint[], ${col('complained')}::bigint[], ${col('unsubscribed')}::bigint[])
-      ON CONFLICT (campaign_id, timezone) DO UPDATE SET
-        delivered = w.delivered + excluded.delivered, opened = w.opened + excluded.opened, clicked = w.clicked + excluded.clicked,
-        bounced = w.bounced + excluded.bounced, complained = w.complained + excluded.complained, unsubscribed = w.unsubscribed + excluded.unsubscribed`.execute(trx);
-  }
-  return settled;
+  return { settled, waves: [...waves.values()] };
 }

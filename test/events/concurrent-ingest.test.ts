@@ -4,6 +4,8 @@ import { ingestRecords, type IngestResult } from '../../src/events/ingest-events
 import { unwrapRecords } from '../../src/events/parse-ses-event.js';
 import { recountRollups } from '../../src/reports/recount-rollups.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
+import { inject } from 'vitest';
+import pg from 'pg';
 import { notification, publish, snsEnvelope, type MailOptions } from '../fixtures/ses/records.js';
 import { seedCampaign, seedDelivery, seedSubscriber } from '../fixtures/ses/seed.js';
 
@@ -136,5 +138,39 @@ describe('concurrent ingesters', () => {
     const replay = await ingestAtOnce([shuffled, shuffled.slice().reverse()], 13);
     expect(replay.reduce((s, r) => s + r.ingested, 0)).toBe(0);
     expect(await snapshot()).toEqual(kept);
+  }, 60_000);
+
+  it('never deadlock on events that match no delivery, whatever order each ingester has them in', async () => {
+    // A database of its own, so that its deadlock count is this test's alone.
+    const own = await createTestDb();
+    const stats = new pg.Client({ connectionString: inject('pgUrl') });
+    await stats.connect();
+    try {
+      const name = new URL(own.url).pathname.slice(1);
+      let stored = 0;
+      for (let round = 0; round < 4; round++) {
+        const strangers = Array.from({ length: 300 }, (_, i) => publish.open({ messageId: `stranger-${round}-${i}`, to: `stranger${i}@example.com`, at: AT }, i));
+        // Both ingesters store the same events in one batch each, in opposite orders: inserted in
+        // the order given, each would wait for the other's half of the keys.
+        const results = await Promise.all([strangers, strangers.slice().reverse()].map((rs) => ingestRecords(own.db, inputs(rs), { softBounceLimit: 5 })));
+        expect(results.map((r) => r.ingested + r.duplicates)).toEqual([300, 300]);
+        stored += results[0]!.ingested + results[1]!.ingested;
+      }
+      expect(stored).toBe(1200);
+      expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM email_events WHERE delivery_id IS NULL`.execute(own.db)).rows).toEqual([{ n: 1200 }]);
+      // A backend adds its deadlocks to pg_stat_database by the time it has gone: end them all.
+      await own.db.destroy();
+      for (let i = 0; i < 100; i++) {
+        const left = await stats.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (left.rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await stats.query('SELECT pg_stat_clear_snapshot()');
+      const d = await stats.query('SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = $1', [name]);
+      expect(d.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await stats.end();
+      await own.close();
+    }
   }, 60_000);
 });
