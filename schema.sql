@@ -94,12 +94,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
   complained_at  timestamptz,
   unsubscribed_at timestamptz,
   UNIQUE (subscriber_id, campaign_id)
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 50);
 -- Room on each page for the new versions that events write (delivered_at, opened_at, …: no
 -- indexed column changes), so those updates stay on the page (HOT) and touch no index. At a
 -- full page each one added an entry to every index of the ledger: all but 423 of 51,060 event
--- updates in a bench run before this setting.
-ALTER TABLE deliveries SET (fillfactor = 80);
+-- updates in a bench run before any room was left. Half the page, because an ingest batch
+-- updates most rows of a page in one transaction, and the old versions can only be pruned after
+-- it: at 80% 59,282 of the bench's 193,347 updates stayed on their page, at 70% 99,377, at 60%
+-- 148,941, at 50% all but 2 (ingest Postgres CPU per 1M events 44 → 33 s; enqueue of 1M rows
+-- pays about 1 s more for the larger table, docs/benchmarks.md).
+ALTER TABLE deliveries SET (fillfactor = 50);
 -- Every index here is paid for by each enqueued row, so the ledger has as few as its readers
 -- need. A campaign's rows by status and due time serve the claim (each running campaign's queued
 -- rows in due order: a paused campaign's million queued rows are never read past on the way to
