@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ingestRecords, type IngestResult } from '../../src/events/ingest-events.js';
+import { ingestBatches, ingestRecords, parseRecords, type IngestResult } from '../../src/events/ingest-events.js';
 import { unwrapRecords } from '../../src/events/parse-ses-event.js';
 import { recountRollups } from '../../src/reports/recount-rollups.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
@@ -170,6 +170,48 @@ describe('concurrent ingesters', () => {
       expect(d.rows).toEqual([{ n: 0 }]);
     } finally {
       await stats.end();
+      await own.close();
+    }
+  }, 60_000);
+
+  it('replay a file without locking ledger rows once its batches turn out to be stored already', async () => {
+    const own = await createTestDb();
+    try {
+      await seedCampaign(own.db, 62);
+      const mails: MailOptions[] = [];
+      for (let i = 0; i < 3; i++) {
+        const subscriber = await seedSubscriber(own.db, `replay${i}@example.com`);
+        const messageId = `0100018c-replay-${i}`;
+        const delivery = await seedDelivery(own.db, { campaignId: 62, subscriberId: subscriber, status: 'sent', messageId });
+        mails.push({ messageId, to: `replay${i}@example.com`, at: AT, deliveryId: delivery, campaignId: 62 });
+      }
+      const batchOf = (m: MailOptions, more: unknown[] = []) => parseRecords(inputs([publish.delivery(m, 2), publish.open(m, 30), ...more]));
+      const options = { softBounceLimit: 5 };
+      const first = await ingestBatches(own.db, (async function* () { for (const m of mails) yield batchOf(m); })(), options, undefined, 1);
+      expect(first).toMatchObject({ ingested: 6, duplicates: 0 });
+
+      // Another transaction holds the ledger rows of the second and third mail. The first batch
+      // of the replay is stored as any batch (its row is free); the next ones are looked up
+      // first, and the last one's one new event locks only the first mail's row.
+      const holder = await own.pool.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) FOR UPDATE', [[mails[1]!.deliveryId, mails[2]!.deliveryId]]);
+      try {
+        const batches = (async function* () {
+          yield batchOf(mails[0]!);
+          yield batchOf(mails[1]!);
+          yield batchOf(mails[2]!, [publish.click(mails[0]!, 90, 'https://example.com/later')]);
+        })();
+        const replay = ingestBatches(own.db, batches, options, undefined, 1);
+        const outcome = await Promise.race([replay, new Promise((resolve) => setTimeout(() => resolve('waited for a locked ledger row'), 20_000))]);
+        expect(outcome).toMatchObject({ ingested: 1, duplicates: 6, malformed: 0 });
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+      const clicked = await sql<{ n: number }>`SELECT count(*)::int AS n FROM deliveries WHERE campaign_id = 62 AND clicked_at IS NOT NULL`.execute(own.db);
+      expect(clicked.rows).toEqual([{ n: 1 }]);
+    } finally {
       await own.close();
     }
   }, 60_000);
