@@ -106,7 +106,7 @@ export async function ingestEvents(db: Db, parsed: { events: SesEvent[]; malform
     events.push(e);
   }
   if (options.expectDuplicates && events.length > 0) {
-    const stored = await storedAlready(db, events);
+    const stored = await withDbRetry(() => storedAlready(db, events));
     if (stored.size > 0) {
       result.duplicates += stored.size;
       events = events.filter((_, i) => !stored.has(i + 1));
