@@ -22,10 +22,12 @@ const version = () => {
 // The CLI: dist/cli/cli.cjs, one CommonJS file (scripts/bundle.mjs); a build without that step
 // (tsc alone) runs the same CLI from its ES modules.
 const loadCli = () => {
+  const bundled = require('node:path').join(__dirname, '..', 'dist', 'cli', 'cli.cjs');
+  // An error inside the bundle (a package it requires missing, say) is reported, not retried.
+  if (!require('node:fs').existsSync(bundled)) return import('../dist/cli/main.js');
   try {
-    return Promise.resolve(require('../dist/cli/cli.cjs'));
+    return Promise.resolve(require(bundled));
   } catch (err) {
-    if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('cli.cjs')) return import('../dist/cli/main.js');
     return Promise.reject(err);
   }
 };
