@@ -43,12 +43,17 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // temporary folder, or NODE_COMPILE_CACHE); Node 20 has no such cache and skips this.
   require('node:module').enableCompileCache?.();
   if (args.some((a) => a === '--help' || a === '-h' || a === 'help')) {
-    // Help, most likely: answered by one CommonJS file (dist/cli/quick-help.cjs) when commander
-    // agrees it is help; any other line goes to the CLI proper, which has printed nothing yet.
-    require('../dist/cli/quick-help.cjs').answerHelp(process.argv, version()).then(
-      (answered) => answered || cli(),
-      (err) => { console.error(err); process.exitCode = 1; },
-    );
+    // Help, most likely. A plain help line (`--help`, `send --help`, `help db migrate`) is
+    // answered from the help snapshot (dist/cli/fast-help.cjs); any other by the program's
+    // definitions in one CommonJS file (dist/cli/quick-help.cjs) when commander agrees it is
+    // help; any other line goes to the CLI proper. Neither prints anything when it declines.
+    const snapshot = require('node:path').join(__dirname, '..', 'dist', 'cli', 'help-snapshot.json');
+    if (!require('../dist/cli/fast-help.cjs').answerFromSnapshot(process.argv, snapshot)) {
+      require('../dist/cli/quick-help.cjs').answerHelp(process.argv, version()).then(
+        (answered) => answered || cli(),
+        (err) => { console.error(err); process.exitCode = 1; },
+      );
+    }
   } else {
     cli();
   }

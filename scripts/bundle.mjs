@@ -10,7 +10,12 @@
  *    but those in CLI_EXTERNAL) as one CommonJS file: what bin/marketer.js runs.
  * 2. dist/cli/quick-help.cjs: the program's definitions with commander and chalk, which answers
  *    `--help` without loading the commands (see src/cli/quick-help.ts).
+ * 3. dist/cli/help-snapshot.json, every command's help as data, taken from quick-help.cjs, and
+ *    dist/cli/fast-help.cjs, which prints it with commander's Help class alone: the plain help
+ *    lines (`--help`, `send --help`, `help db migrate`) without commander's Command or any
+ *    definition (see src/cli/fast-help.ts).
  */
+import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +88,30 @@ async function bundleQuickHelp() {
 }
 
 /**
+ * dist/cli/help-snapshot.json and dist/cli/fast-help.cjs (see the top of this file). The
+ * snapshot comes from the quick-help.cjs just built, so it is the help of these sources; its
+ * file is written before the code that reads it.
+ */
+async function bundleFastHelp() {
+  const quickHelp = createRequire(import.meta.url)(path.join(DIST, 'cli', 'quick-help.cjs'));
+  const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  writeInPlace(path.join(DIST, 'cli', 'help-snapshot.json'), JSON.stringify(await quickHelp.helpSnapshot(version)));
+  const help = createRequire(import.meta.url).resolve('commander').replace(/index\.js$/, path.join('lib', 'help.js'));
+  await buildInPlace({
+    entryPoints: [path.join(SRC, 'cli', 'fast-help.ts')],
+    outfile: path.join(DIST, 'cli', 'fast-help.cjs'),
+    plugins: [{
+      name: 'help-class-only',
+      setup(b) {
+        // commander's Help class from its own file, without the Command class and its imports.
+        b.onResolve({ filter: /^commander$/ }, () => ({ path: help }));
+        b.onResolve({ filter: /\.js$/ }, (args) => (args.path.startsWith('.') && args.resolveDir.startsWith(SRC) ? { path: path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') } : undefined));
+      },
+    }],
+  });
+}
+
+/**
  * Packages the CLI loads only for some commands, at first use (or in a worker, or as data): left
  * installed, so that no command parses them unless it uses them (luxon: campaigns and plans use
  * it; stats, import and events do not). The ES-module-only ones among
@@ -135,4 +164,5 @@ async function bundleCli() {
 // would still find them before the installed packages.
 rmSync(path.join(DIST, 'node_modules'), { recursive: true, force: true });
 await bundleQuickHelp();
+await bundleFastHelp();
 await bundleCli();

@@ -1,5 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { layoutHelp } from './help-layout.js';
+import { snapshotHelp, type HelpSnapshot } from './help-snapshot.js';
 import { buildProgram, helpArgv } from './program.js';
 
 /** What the command line asks for is not help: the CLI proper runs it. */
@@ -33,4 +34,9 @@ export async function answerHelp(argv: string[], version: string): Promise<boole
     if (help) process.stdout.write(out.join(''));
     return help;
   }
+}
+
+/** The help of the whole program as data, for dist/cli/help-snapshot.json (scripts/bundle.mjs). */
+export async function helpSnapshot(version: string): Promise<HelpSnapshot> {
+  return snapshotHelp(await buildProgram(version));
 }
