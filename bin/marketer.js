@@ -19,6 +19,14 @@ const version = () => {
   const path = require('node:path');
   return JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
 };
+// The command the line names (skipping global options and the config file's name), or ''.
+const commandName = () => {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-c' || args[i] === '--config') i += 1;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return '';
+};
 // The CLI: dist/cli/cli.cjs, one CommonJS file (scripts/bundle.mjs); a build without that step
 // (tsc alone) runs the same CLI from its ES modules.
 const loadCli = () => {
@@ -26,7 +34,10 @@ const loadCli = () => {
   // An error inside the bundle (a package it requires missing, say) is reported, not retried.
   if (!require('node:fs').existsSync(bundled)) return import('../dist/cli/main.js');
   try {
-    return Promise.resolve(require(bundled));
+    // On a Node without a compile cache of its own, with V8's code of the last run of the
+    // same command (bin/code-cache.js).
+    const say = process.env.MARKETER_DEBUG === 'startup' ? (line) => process.stderr.write(`${line}\n`) : () => {};
+    return Promise.resolve(require('./code-cache.js').requireWithCodeCache(bundled, commandName(), process.env, say));
   } catch (err) {
     return Promise.reject(err);
   }

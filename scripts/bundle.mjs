@@ -35,8 +35,9 @@ const COMMON = { bundle: true, platform: 'node', target: 'node20', format: 'cjs'
  * Each file is written beside its place and renamed into it, so a CLI started meanwhile (tests
  * running while someone builds) reads the old file or the new one, never half of one.
  */
-async function buildInPlace(options) {
-  const result = await build({ ...COMMON, ...options, write: false });
+async function buildInPlace(options, check = () => {}) {
+  const result = await build({ ...COMMON, ...options, write: false, metafile: true });
+  check(result.metafile);
   for (const file of result.outputFiles) writeInPlace(file.path, file.contents);
 }
 
@@ -155,10 +156,30 @@ async function bundleCli() {
     // Node 20 (no navigator) loads Node's whole fetch implementation: 25 ms at every start.
     // On Node the answer is no, as this define makes it without asking.
     define: { Response: 'undefined' },
-    plugins: [lazyChildProcess, builtFileUrls],
+    plugins: [lazyChildProcess, importsThroughLoader, builtFileUrls],
     banner: { js: "const __builtFileUrl = (file) => require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', file)).href;" },
+  }, (metafile) => {
+    const direct = Object.values(metafile.outputs).flatMap((o) => o.imports).filter((i) => i.kind === 'dynamic-import' && i.external);
+    if (direct.length > 0) throw new Error(`cli.cjs: import() of ${direct.map((i) => i.path).join(', ')}: load installed packages with loadPackage (src/load-package.ts)`);
   });
 }
+
+/**
+ * src/load-package.ts (the one import() of installed packages and built-ins) as the bundle has
+ * it: with the import() of the file that loaded cli.cjs, which bin/code-cache.js passes in as
+ * `__marketerImport`. Code V8 restores from its code cache on Node 20 loses what its own import()
+ * needs to find the module loader (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING). Loaded by require()
+ * (Node 22+, or with the cache off), cli.cjs has no such parameter and uses its own import().
+ */
+const importsThroughLoader = {
+  name: 'imports-through-loader',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]load-package\.ts$/ }, () => ({
+      contents: "export function loadPackage(specifier) { return typeof __marketerImport === 'function' ? __marketerImport(specifier) : import(specifier); }",
+      loader: 'js',
+    }));
+  },
+};
 
 // Earlier builds put one-file copies of packages in dist/node_modules, where dist/'s ES modules
 // would still find them before the installed packages.

@@ -12,6 +12,7 @@ import type { CompiledCampaign, LoadedCampaign, RenderRecipient, RenderedMessage
 import { unsubscribeUrl } from './unsubscribe-token.js';
 import { SAMPLE_RECIPIENT } from './sample-recipient.js';
 import { compileWithVariants } from '../experiments/compile-variants.js';
+import { loadPackage } from '../load-package.js';
 
 export { SAMPLE_RECIPIENT } from './sample-recipient.js';
 
@@ -80,7 +81,7 @@ async function compileOne(campaign: LoadedCampaign, config: Config): Promise<Com
 
   // html-to-text (38 modules) is needed only below: it loads while MJML compiles in its worker,
   // rather than before the command starts.
-  const htmlToText = import('html-to-text');
+  const htmlToText = loadPackage<typeof import('html-to-text')>('html-to-text');
   htmlToText.catch(() => {}); // awaited below, unless a problem ends the compile first
 
   const analysis = analyseTemplate(source, HTML_VARIABLES);

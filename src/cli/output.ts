@@ -3,6 +3,7 @@ import type { Ora } from 'ora';
 import type { Progress } from '../progress.js';
 import { visibleLength, wrapProse } from './format.js';
 import { progressText, RateWindow, type Reading } from './progress-meter.js';
+import { loadPackage } from '../load-package.js';
 
 /** Global output mode for one command run. In JSON mode stdout carries exactly one document. */
 export interface Output {
@@ -50,7 +51,7 @@ export function createOutput(json: boolean, options: { quiet?: boolean } = {}): 
       // stops the run at once. ora is loaded only for a terminal, and only once a spinner is
       // wanted, so that no command waits for it before starting its work.
       if (interactive) {
-        void import('ora').then(({ default: ora }) => {
+        void loadPackage<typeof import('ora')>('ora').then(({ default: ora }) => {
           if (!finished) spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
         });
       }

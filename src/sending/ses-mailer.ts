@@ -4,6 +4,7 @@ import { loadSesSdk, type SesSdk } from './ses-sdk.js';
 import { mailboxValue, refuseLineBreak, subjectValue } from './headers/header-fields.js';
 import { bareAddress } from './sender-domains.js';
 import type { Mailer, OutgoingMessage, SendOutcome, SendQuota } from './mailer.js';
+import { loadPackage } from '../load-package.js';
 
 export interface SesMailerOptions {
   region: string | undefined;
@@ -99,7 +100,7 @@ export class SesMailer implements Mailer {
 
   private async makeClient(): Promise<{ client: SESv2Client; sdk: SesSdk }> {
     const [{ sdk, NodeHttpHandler }, { fastSendSettings }, http, https] = await Promise.all([
-      loadSesSdk(), import('./ses-client-settings.js'), import('node:http'), import('node:https'),
+      loadSesSdk(), import('./ses-client-settings.js'), loadPackage<typeof import('node:http')>('node:http'), loadPackage<typeof import('node:https')>('node:https'),
     ]);
     const options = this.options;
     // An idle keep-alive socket is closed here after 3 s (or 1 s before the server's

@@ -1,3 +1,5 @@
+import { loadPackage } from '../load-package.js';
+
 /** The AWS SDK's SES v2 client module. */
 export type SesSdk = typeof import('@aws-sdk/client-sesv2');
 
@@ -8,6 +10,6 @@ export type SesSdk = typeof import('@aws-sdk/client-sesv2');
  * transport).
  */
 export async function loadSesSdk(): Promise<{ sdk: SesSdk; NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler }> {
-  const [sdk, handler] = await Promise.all([import('@aws-sdk/client-sesv2'), import('@smithy/node-http-handler')]);
+  const [sdk, handler] = await Promise.all([loadPackage<SesSdk>('@aws-sdk/client-sesv2'), loadPackage<typeof import('@smithy/node-http-handler')>('@smithy/node-http-handler')]);
   return { sdk, NodeHttpHandler: handler.NodeHttpHandler };
 }

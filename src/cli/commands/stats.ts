@@ -12,6 +12,7 @@ import { bar, byCount, plural, formatCount, formatNumber, formatPercent, sparkli
 import { formatStopTime } from '../account-gate.js';
 import { formatErrors } from '../format-sending.js';
 import { table } from '../output.js';
+import { loadPackage } from '../../load-package.js';
 
 /** `42` or a campaign file whose top-level `id:` names it. */
 export function campaignIdOf(ref: string): number {
@@ -55,7 +56,7 @@ function accountStopLine(stop: NonNullable<CampaignStats['accountStop']>): strin
 /** `2026-12-01 08:00 CET`: when --since starts, in the viewer's zone. */
 async function sinceLabel(s: CampaignStats): Promise<string> {
   // luxon (and with it ICU's date data) only for this line, which only --since prints.
-  const { DateTime } = await import('luxon');
+  const { DateTime } = await loadPackage<typeof import('luxon')>('luxon');
   return DateTime.fromISO(s.since!, { zone: s.timezone }).toFormat('yyyy-LL-dd HH:mm ZZZZ');
 }
 
