@@ -18,13 +18,20 @@
  * TLS connection. The cases then also run without that variable, alternating with the runs as
  * given, and a second table shows them: that is the start-up of a machine that does not set it.
  *
+ * The CLI keeps V8's compiled code per command between runs (Node 22+ itself; on Node 20
+ * bin/code-cache.js, in a folder of this run's own here). Before the timed runs each command runs
+ * once to its end (against a closed port: it stops at the connection error) to write it; the
+ * rows "no code cache" time the same command without it (NODE_DISABLE_COMPILE_CACHE=1), as on
+ * the first run after an install or an upgrade.
+ *
  * Medians of --runs runs, after warm-up runs so the file cache is warm for every case alike. Run
  * `npm run build` first (the CLI runs from dist/). With --baseline, the same cases run against
  * another built checkout too (say, the commit before a change), alternating run by run (ABAB), so
  * both see the same machine load.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { CLI, ROOT } from './lib.js';
@@ -59,17 +66,38 @@ interface Case {
   unset?: string[];
 }
 
-const work = { env: { DATABASE_URL, ...SECRETS } };
-const cases: Case[] = [
-  { name: 'node -e 0 (baseline)', args: ['-e', '0'] },
-  { name: 'marketer --version', args: [CLI, '--version'] },
-  { name: 'marketer --help', args: [CLI, '--help'] },
-  { name: 'marketer stats --help', args: [CLI, 'stats', '--help'] },
+const CACHE_HOME = mkdtempSync(path.join(tmpdir(), 'marketer-bench-cache-'));
+const work = { env: { DATABASE_URL, ...SECRETS, XDG_CACHE_HOME: CACHE_HOME } };
+const cold = { DATABASE_URL, ...SECRETS, XDG_CACHE_HOME: CACHE_HOME, NODE_DISABLE_COMPILE_CACHE: '1' };
+const commands: Case[] = [
   { name: 'stats 1 (to first query)', args: [CLI, 'stats', '1'], until: 'database', ...work },
   { name: 'import (to first query)', args: [CLI, 'import', 'subscribers.example.csv'], until: 'database', ...work },
   { name: 'send (to first work)', args: [CLI, 'send', 'campaigns/weekly.yaml', '--dry-run'], until: 'action', ...work },
   { name: 'validate (to first work)', args: [CLI, 'validate', 'campaigns/weekly.yaml'], until: 'action', ...work },
 ];
+const cases: Case[] = [
+  { name: 'node -e 0 (baseline)', args: ['-e', '0'] },
+  { name: 'marketer --version', args: [CLI, '--version'] },
+  { name: 'marketer --help', args: [CLI, '--help'] },
+  { name: 'marketer stats --help', args: [CLI, 'stats', '--help'] },
+  ...commands,
+  ...commands.map((c) => ({ ...c, name: `${c.name.replace(/ \(.*/, '')}, no code cache`, env: cold })),
+];
+
+/** A closed port: a command pointed at it stops at its connection error, having run to its end. */
+const probe = createServer();
+await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+const CLOSED_URL = `postgres://bench@127.0.0.1:${(probe.address() as AddressInfo).port}/bench`;
+await new Promise((resolve) => probe.close(resolve));
+
+/** Run a command to its end, so that the CLI writes its code cache for it. */
+function prime(c: Case): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, c.args, { cwd: c.cwd ?? ROOT, env: { ...envFor(c), DATABASE_URL: CLOSED_URL }, stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', () => resolve());
+  });
+}
 
 /** The case run by the CLI of another checkout (its bin/ and dist/), in that checkout. */
 function against(c: Case, root: string): Case {
@@ -148,6 +176,7 @@ for (const c of cases) {
   // Each case, then (if set) the same without NODE_EXTRA_CA_CERTS, run by run.
   const sides = [c, other, EXTRA_CA && { ...c, unset: EXTRA_CA }, EXTRA_CA && other && { ...other, unset: EXTRA_CA }];
   const runs: Run[][] = sides.map(() => []);
+  for (const x of sides) if (x?.until && !x.env?.NODE_DISABLE_COMPILE_CACHE) await prime(x);
   for (const x of [...sides, ...sides]) if (x) await once(x);
   for (let i = 0; i < RUNS; i++) {
     for (const [k, x] of sides.entries()) if (x) runs[k]!.push(await once(x));
@@ -158,6 +187,7 @@ for (const c of cases) {
   if (EXTRA_CA && other) bareBaseline.push(summary(c.name, runs[3]!));
 }
 fakeDb.close();
+rmSync(CACHE_HOME, { recursive: true, force: true });
 console.log(`runs per case: ${RUNS}; node ${process.version}; before: ${loadBefore}; after: ${load()}`);
 const f = (ms: number) => `${ms.toFixed(0)} ms`.padStart(8);
 const table = (title: string, rows: Result[]) => {
