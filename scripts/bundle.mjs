@@ -156,13 +156,29 @@ async function bundleCli() {
     // Node 20 (no navigator) loads Node's whole fetch implementation: 25 ms at every start.
     // On Node the answer is no, as this define makes it without asking.
     define: { Response: 'undefined' },
-    plugins: [lazyChildProcess, importsThroughLoader, builtFileUrls],
+    plugins: [lazyChildProcess, importsThroughLoader, pgCryptoOnNode, builtFileUrls],
     banner: { js: "const __builtFileUrl = (file) => require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', file)).href;" },
   }, (metafile) => {
     const direct = Object.values(metafile.outputs).flatMap((o) => o.imports).filter((i) => i.kind === 'dynamic-import' && i.external);
     if (direct.length > 0) throw new Error(`cli.cjs: import() of ${direct.map((i) => i.path).join(', ')}: load installed packages with loadPackage (src/load-package.ts)`);
+    const inputs = Object.keys(metafile.inputs);
+    if (inputs.some((i) => i.endsWith('pg/lib/crypto/utils.js')) || !inputs.includes('src/db/pg-crypto.ts')) throw new Error("cli.cjs: pg's crypto/utils.js was not replaced by src/db/pg-crypto.ts (see pgCryptoOnNode)");
   });
 }
+
+/**
+ * pg's crypto for authentication (pg/lib/crypto/utils.js, on WebCrypto) as src/db/pg-crypto.ts,
+ * the same functions on node:crypto: see there.
+ */
+const pgCryptoOnNode = {
+  name: 'pg-crypto-on-node',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/(crypto\/)?utils(\.js)?$/ }, (args) => {
+      const target = path.resolve(args.resolveDir, args.path).replace(/\.js$/, '');
+      return target.endsWith(path.join('node_modules', 'pg', 'lib', 'crypto', 'utils')) ? { path: path.join(SRC, 'db', 'pg-crypto.ts') } : undefined;
+    });
+  },
+};
 
 /**
  * src/load-package.ts (the one import() of installed packages and built-ins) as the bundle has
