@@ -44,7 +44,8 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (handle: DbHandle
     return await fn(handle);
   } finally {
     stopTrimming();
-    await handle.close();
+    // The process exits next: it need not wait for the server to close its end.
+    await handle.close({ waitForServer: false });
   }
 }
 

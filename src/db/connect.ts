@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Config } from '../config/config.js';
@@ -18,7 +19,18 @@ export interface DbHandle {
   /** Set when the embedded server is in use. */
   embedded: EmbeddedServer | undefined;
   migration: MigrateResult | undefined;
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /**
+   * false: return once each connection has said goodbye (the Terminate message, then this end
+   * of the socket), not when the server has closed its end too, which takes it another ~10 ms
+   * (its backend exits), or forever for a proxy that never closes; the sockets no longer hold
+   * the process. For a process about to exit (the CLI). Ignored with the embedded server, which
+   * is stopped after its connections. Default true.
+   */
+  waitForServer?: boolean;
 }
 
 export interface OpenOptions {
@@ -46,11 +58,22 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   // A connection reset while a client is checked out between two statements would otherwise be
   // an unhandled 'error' event and kill the process; the statement that next uses the client
   // fails instead, and withDbRetry runs it again on a fresh connection.
+  const sockets = new Set<Socket>();
   pool.on('connect', (client) => {
     client.on('error', (err) => options.onLog?.(`postgres connection: ${err.message}`));
+    const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const close = async () => {
+  const close = async (how: CloseOptions = {}) => {
+    if (how.waitForServer === false && !embedded) {
+      const destroyed = db.destroy();
+      destroyed.catch(() => undefined);
+      await Promise.race([destroyed, Promise.all([...sockets].map(goodbyeWritten))]);
+      for (const socket of sockets) socket.unref();
+      return;
+    }
     await db.destroy();
     await embedded?.release();
   };
@@ -69,6 +92,15 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
       hint: config.databaseUrl ? 'Check DATABASE_URL (host, port, credentials) and that the server is running.' : undefined,
     });
   }
+}
+
+/** Resolves once this end of the socket is closed for writing (its last bytes handed to the system), or the socket is gone. */
+function goodbyeWritten(socket: Socket): Promise<void> {
+  if (socket.writableFinished || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.once('finish', resolve);
+    socket.once('close', resolve);
+  });
 }
 
 /**
