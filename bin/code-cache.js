@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const { createRequire } = require('node:module');
+const { isAscii } = require('node:buffer');
 
 /** The private folder for the cache files, made if need be, or a reason why there is none. */
 function privateFolder(env) {
@@ -80,6 +81,15 @@ function writeCache(file, key, code) {
 }
 
 /**
+ * The file's text. esbuild writes ASCII only, which read as Latin-1 is the same text, and Node
+ * makes that string without decoding or copying (0.1 ms against 10–40 ms for UTF-8 here).
+ */
+function readSource(file) {
+  const bytes = fs.readFileSync(file);
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
+/**
  * Load the CommonJS file `file` (dist/cli/cli.cjs) as require() would, with the code cached for
  * `command`, and return its exports. `say` gets one line on what the cache did.
  */
@@ -97,7 +107,7 @@ function requireWithCodeCache(file, command, env, say) {
   const cachedData = readCache(cacheFile, key);
   // The wrapper Node puts around a CommonJS module, and the import() the bundle's loadPackage
   // uses (see scripts/bundle.mjs): code restored from a cache cannot run an import() of its own.
-  const source = `(function (exports, require, module, __filename, __dirname, __marketerImport) { ${fs.readFileSync(file, 'utf8')}\n});`;
+  const source = `(function (exports, require, module, __filename, __dirname, __marketerImport) { ${readSource(file)}\n});`;
   const script = new vm.Script(source, { filename: file, cachedData });
   const fresh = cachedData === undefined || script.cachedDataRejected === true;
   say(`code cache: ${cachedData === undefined ? 'none yet' : fresh ? 'rejected by V8' : 'used'} (${cacheFile})`);
