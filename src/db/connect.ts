@@ -78,7 +78,9 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
     await embedded?.release();
   };
   try {
-    await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
+    // The first statement meets a server that may be starting up (the embedded one, a restart)
+    // and is retried: migrate's first read when it runs (one round trip fewer), else this.
+    if (options.migrate === false) await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
     const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale }));
     // A read-only check (plan on a read-only user) neither converts nor records anything.
     if (options.migrate !== false && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys));
