@@ -47,8 +47,11 @@ describe('on TimescaleDB', () => {
   });
 
   it('ingests idempotently and reports the same figures as plain Postgres', async () => {
+    // Part of the records first: the next batch is partly stored, and only its new events count.
+    const part = await ingestRecords(db, inputs(records.filter((_, i) => i % 3 === 1)), { softBounceLimit: 3 });
+    expect(part.ingested).toBeGreaterThan(0);
     const first = await ingestRecords(db, inputs(records), { softBounceLimit: 3 });
-    expect(first).toMatchObject({ ingested: records.length, duplicates: 0, unmatched: 0, malformed: 0 });
+    expect(first).toMatchObject({ ingested: records.length - part.ingested, duplicates: part.ingested, unmatched: 0, malformed: 0 });
     const again = await ingestRecords(db, inputs(records), { softBounceLimit: 3 });
     expect(again).toMatchObject({ ingested: 0, duplicates: records.length });
 
