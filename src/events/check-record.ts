@@ -113,6 +113,15 @@ function sesTime(v: string): number | undefined {
   return Date.UTC(y, mo - 1, d, h, mi, s, ms);
 }
 
+/**
+ * The text of an event time as `Date#toISOString` writes it, which is how the ingest sends it to
+ * Postgres: SES's own text when it is in that form already (the form has one spelling per
+ * instant), so that most events skip toISOString (1.2 µs per event of the ingest process).
+ */
+export function isoText(raw: unknown, time: Date): string {
+  return typeof raw === 'string' && raw.length === 24 && sesTime(raw) === time.getTime() ? raw : time.toISOString();
+}
+
 // SES timestamps are ISO 8601 in UTC with milliseconds; an offset is accepted too. A bare
 // number ("1"), which Date would read as the year 2001, is not.
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;

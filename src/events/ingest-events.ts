@@ -142,7 +142,7 @@ async function storedAlready(db: Db, events: SesEvent[]): Promise<Set<number>> {
     await sql`SET LOCAL enable_seqscan = off`.execute(trx);
     return sql<{ i: number[] | null }>`
       SELECT array_agg(u.i::int) AS i
-      FROM unnest(${sqlArray(events.map((e) => e.dedupeKey))}::text[], ${sqlArray(events.map((e) => e.time.toISOString()))}::timestamptz[])
+      FROM unnest(${sqlArray(events.map((e) => e.dedupeKey))}::text[], ${sqlArray(events.map((e) => e.iso))}::timestamptz[])
         WITH ORDINALITY AS u(k, t, i)
       WHERE EXISTS (SELECT 1 FROM email_events e WHERE e.dedupe_key = u.k AND e.time = u.t)`.execute(trx);
   });
@@ -178,7 +178,7 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
     INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, recipient_hash, bounce_type, bounce_subtype, link, payload)
     SELECT t, k, ty, c, d, m, marketer_address_hash(r), bt, bs, l, p::jsonb
     FROM unnest(
-      ${col((m) => m.event.time.toISOString())}::timestamptz[],
+      ${col((m) => m.event.iso)}::timestamptz[],
       ${col((m) => m.event.dedupeKey)}::text[],
       ${col((m) => m.event.type)}::text[],
       ${col((m) => m.campaignId ?? null)}::int[],
@@ -244,7 +244,7 @@ function eventCounts(events: Matched[]): EventCount[] {
 async function insertedHere(trx: Trx, matched: Matched[]): Promise<Matched[]> {
   const r = await sql<{ i: number[] | null }>`
     SELECT array_agg(u.i::int) AS i
-    FROM unnest(${sqlArray(matched.map((m) => m.event.dedupeKey))}::text[], ${sqlArray(matched.map((m) => m.event.time.toISOString()))}::timestamptz[])
+    FROM unnest(${sqlArray(matched.map((m) => m.event.dedupeKey))}::text[], ${sqlArray(matched.map((m) => m.event.iso))}::timestamptz[])
       WITH ORDINALITY AS u(k, t, i)
     WHERE EXISTS (SELECT 1 FROM email_events e WHERE e.dedupe_key = u.k AND e.time = u.t AND e.xmin = pg_current_xact_id()::xid)`.execute(trx);
   const mine = new Set(r.rows[0]?.i ?? []);

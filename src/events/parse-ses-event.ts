@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parseEventTime, unstorableRecord } from './check-record.js';
+import { isoText, parseEventTime, unstorableRecord } from './check-record.js';
 
 /**
  * SES event records, typed at the edge. Two record formats reach us:
@@ -31,6 +31,8 @@ export interface SesEvent {
   known: boolean;
   /** The event's own time (not the send time, not the ingest time). */
   time: Date;
+  /** `time.toISOString()`, without the call where SES wrote it that way. */
+  iso: string;
   /** `sns:<MessageId>` when an envelope gave one, else `sha256:<hash of the record>`. */
   dedupeKey: string;
   messageId: string | undefined;
@@ -140,10 +142,11 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
 }
 
 /** The event's own timestamp, else the mail's; a present but bad one is not skipped over. */
-function eventTime(own: unknown, mailTime: unknown, now: number): Date | string {
+function eventTime(own: unknown, mailTime: unknown, now: number): { time: Date; iso: string } | string {
   const raw = own !== undefined ? own : mailTime;
   if (raw === undefined) return 'no timestamp';
-  return parseEventTime(raw, now);
+  const time = parseEventTime(raw, now);
+  return typeof time === 'string' ? time : { time, iso: isoText(raw, time) };
 }
 
 /** At most `max` UTF-8 bytes of `s`, cut on a character boundary. */
@@ -202,10 +205,10 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   if (!known) {
     // Stored raw so that nothing SES adds later is lost; counted, never acted on.
     const sub = record[type.charAt(0).toLowerCase() + type.slice(1)];
-    const time = eventTime(isObject(sub) ? sub.timestamp : undefined, mail?.timestamp, now);
-    if (typeof time === 'string') return bad(`event type "${type}": ${time}`);
+    const at = eventTime(isObject(sub) ? sub.timestamp : undefined, mail?.timestamp, now);
+    if (typeof at === 'string') return bad(`event type "${type}": ${at}`);
     return {
-      type, known: false, time, dedupeKey,
+      type, known: false, time: at.time, iso: at.iso, dedupeKey,
       messageId: str(mail?.messageId),
       deliveryTag: digits(tag(mail, 'delivery')),
       campaignTag: campaignNumber(tag(mail, 'campaign')),
@@ -221,8 +224,8 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   const body = record[EVENT_KEY[type]];
   const sub: Json = isObject(body) ? body : {};
   if (!isObject(body) && type !== 'Send') return bad(`${type} record has no "${EVENT_KEY[type]}" object`);
-  const time = eventTime(sub.timestamp, mail.timestamp, now);
-  if (typeof time === 'string') return bad(`${type} record: ${time}`);
+  const at = eventTime(sub.timestamp, mail.timestamp, now);
+  if (typeof at === 'string') return bad(`${type} record: ${at}`);
 
   let recipient = firstAddress(mail.destination);
   let bounce: SesEvent['bounce'];
@@ -274,7 +277,7 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
       break;
   }
   return {
-    type, known: true, time, dedupeKey, messageId,
+    type, known: true, time: at.time, iso: at.iso, dedupeKey, messageId,
     deliveryTag: digits(tag(mail, 'delivery')),
     campaignTag: campaignNumber(tag(mail, 'campaign')),
     recipient,

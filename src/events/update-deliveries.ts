@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
 import type { WaveFirsts } from './add-rollups.js';
 import type { LedgerRow, Matched } from './match-ledger.js';
-import { unsubscribes } from './parse-ses-event.js';
+import { unsubscribes, type SesEvent } from './parse-ses-event.js';
 import { sqlArray } from './sql-array.js';
 
 const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
@@ -18,22 +18,22 @@ const FIRST_OF_TYPE: Record<string, First | undefined> = {
 
 interface DeliveryChange {
   row: LedgerRow;
-  /** The earliest time of each kind in the batch. */
-  at: Partial<Record<First, Date>>;
+  /** The earliest event of each kind in the batch (its time, and that time's ISO text to send). */
+  at: Partial<Record<First, SesEvent>>;
   settle?: 'sent' | 'failed';
-  sentAt?: Date;
+  sentAt?: SesEvent;
   messageId?: string | undefined;
   error?: string;
 }
 
-const minDate = (a: Date | undefined, b: Date) => (a === undefined || b < a ? b : a);
+const earliest = (a: SesEvent | undefined, b: SesEvent) => (a === undefined || b.time < a.time ? b : a);
 
 /**
  * Would `at` move the column `stored`? Earliest wins. A stored time may carry microseconds that
  * the JavaScript Date read of it lost, so an equal time counts as a change: the statement's
  * LEAST and its WHERE decide, exactly.
  */
-const moves = (stored: Date | null, at: Date | undefined) => at !== undefined && (stored === null || at.getTime() <= stored.getTime());
+const moves = (stored: Date | null, at: SesEvent | undefined) => at !== undefined && (stored === null || at.time.getTime() <= stored.getTime());
 
 /**
  * First-event timestamps (the earliest wins, whatever the arrival order), the per-wave counts
@@ -55,19 +55,19 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
     let c = changes.get(m.delivery.id);
     if (!c) changes.set(m.delivery.id, (c = { row: m.delivery, at: {} }));
     const first = FIRST_OF_TYPE[e.type];
-    if (first) c.at[first] = minDate(c.at[first], e.time);
-    if (unsubscribes(e, topic)) c.at.unsubscribed = minDate(c.at.unsubscribed, e.time);
+    if (first) c.at[first] = earliest(c.at[first], e);
+    if (unsubscribes(e, topic)) c.at.unsubscribed = earliest(c.at.unsubscribed, e);
     if (m.delivery.status === 'unknown' && c.settle === undefined) {
       if (e.type === 'Reject' || e.type === 'Rendering Failure') {
         c.settle = 'failed';
         c.error = e.type === 'Reject' ? `SES rejected the message: ${String(e.payload?.reason ?? 'no reason given')}` : `SES rendering failure: ${String(e.payload?.errorMessage ?? '')}`;
       } else {
         c.settle = 'sent';
-        c.sentAt = e.time;
+        c.sentAt = e;
       }
       settled += 1;
     }
-    if (e.type === 'Send') c.sentAt = minDate(c.sentAt, e.time);
+    if (e.type === 'Send') c.sentAt = earliest(c.sentAt, e);
     c.messageId = e.messageId;
   }
   if (changes.size === 0) return { settled, waves: [] };
@@ -93,7 +93,7 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
   }
 
   if (list.length > 0) {
-    const ts = (f: (c: DeliveryChange) => Date | undefined) => sqlArray(list.map((c) => f(c)?.toISOString() ?? null));
+    const ts = (f: (c: DeliveryChange) => SesEvent | undefined) => sqlArray(list.map((c) => f(c)?.iso ?? null));
     // The rows are locked already (matchLedger), so the order of this statement's writes does not
     // matter. The WHERE skips a row whose values would not change after all (an equal time).
     await sql`

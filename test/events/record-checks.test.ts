@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEventTime, plainRecordText, unstorableRecord } from '../../src/events/check-record.js';
+import { isoText, parseEventTime, plainRecordText, unstorableRecord } from '../../src/events/check-record.js';
+import { isMalformed, parseSesRecord } from '../../src/events/parse-ses-event.js';
 import { sqlArray } from '../../src/events/sql-array.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 
@@ -23,6 +24,15 @@ describe('event times', () => {
     expect(parseEventTime('2026-12-02T12:00:00.001Z', NOW)).toMatch(/more than a day in the future/);
     expect(parseEventTime('2026-12-01T08:00:05.12XZ', NOW)).toMatch(/not an ISO 8601 time/);
     expect(parseEventTime(1, NOW)).toMatch(/not an ISO 8601 time/);
+  });
+
+  it('sends every event time to Postgres as toISOString writes it, whatever form SES used', () => {
+    for (const v of ['2026-12-01T08:00:05.123Z', '2026-12-01T09:00:05+01:00', '2026-12-01t08:00:05.123z', '2026-12-01T08:00:05.1Z', '2026-12-01T08:00:05Z', '2026-12-01T10:00:05.123+0200']) {
+      const e = parseSesRecord({ position: 'x', snsMessageId: undefined, record: { eventType: 'Open', mail: { messageId: 'm-1', timestamp: v }, open: { timestamp: v } } }, NOW);
+      if (isMalformed(e)) throw new Error(e.reason);
+      expect(e.iso).toBe(e.time.toISOString());
+      expect(isoText(v, e.time)).toBe(e.time.toISOString());
+    }
   });
 });
 
