@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS subscribers (
   created_at    timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
+-- A tenth of each page left free, so that the updates events make (the transient-bounce count,
+-- the status of a bounced, complained or unsubscribed address: no indexed column changes) find
+-- room beside their row and stay on the page (HOT). On full pages 13,600 of the ingest bench's
+-- 14,200 counter updates moved their row and wrote an entry into every subscriber index, the GIN
+-- index on tags among them: 2.8 s per 1M events, 1.6 s at 90% (docs/events.md). Inserting
+-- 500,000 subscribers took the same time either way. Pages written before keep their fill.
+ALTER TABLE subscribers SET (fillfactor = 90);
 -- One row per address, whatever its case.
 CREATE UNIQUE INDEX IF NOT EXISTS subscribers_email_key ON subscribers (lower(email));
 CREATE INDEX IF NOT EXISTS subscribers_tags_idx ON subscribers USING gin (tags);
