@@ -4,7 +4,7 @@
  * its own. Node 22.1+ keeps one for every module (module.enableCompileCache, which
  * bin/marketer.js turns on); Node 20 compiles the CLI's 1.1 MB again at every start, and each
  * function a command runs on first call. Here the file is compiled with the code V8 made for the
- * same command last time, which `marketer stats` on Node 20 spends 45 ms of CPU less on.
+ * same command last time.
  *
  * Where: `$XDG_CACHE_HOME/marketer/code-cache` (default `~/.cache/…`), or `marketer/` in
  * `NODE_COMPILE_CACHE` when that is set. `NODE_DISABLE_COMPILE_CACHE=1` turns it off, as it does
@@ -111,11 +111,15 @@ function requireWithCodeCache(file, command, env, say) {
   const script = new vm.Script(source, { filename: file, cachedData });
   const fresh = cachedData === undefined || script.cachedDataRejected === true;
   say(`code cache: ${cachedData === undefined ? 'none yet' : fresh ? 'rejected by V8' : 'used'} (${cacheFile})`);
-  if (fresh) {
-    // At exit, so that it holds the code of every function this run compiled.
-    process.once('exit', () => writeCache(cacheFile, key, script.createCachedData()));
-  }
   const mod = { exports: {}, id: file, filename: file, loaded: false };
+  if (fresh) {
+    // At exit, so that it holds the code of every function this run compiled; for the line
+    // without a command (help, a usage error) and each of the CLI's commands, not for every
+    // mistyped name.
+    process.once('exit', () => {
+      if (command === '' || (mod.exports.commandNames ?? []).includes(command)) writeCache(cacheFile, key, script.createCachedData());
+    });
+  }
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file), (specifier) => import(specifier));
   mod.loaded = true;
   return mod.exports;

@@ -6,6 +6,7 @@ import { maskUrlsIn } from '../db/mask-url.js';
 import { ReportedExit } from './reported-exit.js';
 import { wrapProse } from './format.js';
 import { buildProgram as buildProgramAt, helpArgv } from './program.js';
+import { commandModules } from './commands/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +14,9 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export async function buildProgram(argv?: string[]): Promise<Command> {
   return buildProgramAt(pkg.version, argv);
 }
+
+/** The commands' names, in the order of the work (bin/code-cache.js keeps code for these only). */
+export const commandNames: readonly string[] = commandModules.map((c) => c.name);
 
 /** Run the CLI; resolves to the exit code. The only place that prints errors. */
 export async function main(argv: string[]): Promise<number> {

@@ -45,6 +45,9 @@ describe.skipIf(nodeHasItsOwn)('the CLI keeps V8\'s compiled code between runs',
     expect(other.stderr).toMatch(/code cache: none yet .*-stats\.bin/);
     expect(filesIn(dir)).toHaveLength(2);
     expect(filesIn(dir)).toEqual(expect.arrayContaining([file, expect.stringMatching(/-stats\.bin$/)]));
+    // A mistyped command is a usage error, and no file of its own.
+    expect((await runCli(['stat', '1'], { env: { XDG_CACHE_HOME: home } })).code).toBe(2);
+    expect(filesIn(dir)).toHaveLength(2);
   }, 120_000);
 
   it('a cache file that is garbage, or holds code V8 will not take, costs only its rewriting', async () => {
