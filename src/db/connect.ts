@@ -55,10 +55,11 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   const pool = new pg.Pool({ ...withSessionOptions(url, sessionOptions(keys)), max: options.poolSize ?? 10, application_name: 'marketer' });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onLog?.(`postgres pool: ${err.message}`));
+  const sockets = new Set<Socket>();
   // A connection reset while a client is checked out between two statements would otherwise be
   // an unhandled 'error' event and kill the process; the statement that next uses the client
-  // fails instead, and withDbRetry runs it again on a fresh connection.
-  const sockets = new Set<Socket>();
+  // fails instead, and withDbRetry runs it again on a fresh connection. The sockets are kept for
+  // a close that does not wait for the server (CloseOptions).
   pool.on('connect', (client) => {
     client.on('error', (err) => options.onLog?.(`postgres connection: ${err.message}`));
     const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
