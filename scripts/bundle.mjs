@@ -65,6 +65,17 @@ const lazyChildProcess = {
 };
 
 /**
+ * The sources' relative imports name the tsc-built `.js` files; a bundle of src/ takes the `.ts`
+ * file beside each instead.
+ */
+const sourcesAsTs = {
+  name: 'sources-as-ts',
+  setup(b) {
+    b.onResolve({ filter: /\.js$/ }, (args) => (args.path.startsWith('.') && args.resolveDir.startsWith(SRC) ? { path: path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') } : undefined));
+  },
+};
+
+/**
  * dist/cli/quick-help.cjs: the program's definitions with commander and chalk in one CommonJS
  * file, for bin/marketer.js to answer `--help` with (see src/cli/quick-help.ts). It never runs a
  * command: each command's action (an import() of its tsc-built file) stays outside, unused.
@@ -82,9 +93,8 @@ async function bundleQuickHelp() {
           const built = path.join(DIST, path.relative(SRC, path.resolve(args.resolveDir, args.path)));
           return { path: `./${path.relative(path.join(DIST, 'cli'), built).split(path.sep).join('/')}`, external: true };
         });
-        b.onResolve({ filter: /\.js$/ }, (args) => (args.path.startsWith('.') && args.resolveDir.startsWith(SRC) ? { path: path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') } : undefined));
       },
-    }],
+    }, sourcesAsTs],
   });
 }
 
@@ -106,9 +116,8 @@ async function bundleFastHelp() {
       setup(b) {
         // commander's Help class from its own file, without the Command class and its imports.
         b.onResolve({ filter: /^commander$/ }, () => ({ path: help }));
-        b.onResolve({ filter: /\.js$/ }, (args) => (args.path.startsWith('.') && args.resolveDir.startsWith(SRC) ? { path: path.resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') } : undefined));
       },
-    }],
+    }, sourcesAsTs],
   });
 }
 
