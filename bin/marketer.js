@@ -6,13 +6,19 @@
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // A reader that stops early (`marketer --help | head`) closes the pipe: that ends the output,
-// quietly, as for any Unix tool, rather than with an EPIPE stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
-}
+// quietly, as for any Unix tool, rather than with an EPIPE stack trace. (Set up only where the
+// streams are used: the answers written by ./direct-output.js do without them.)
+let quiet = false;
+const quietOnClosedPipe = () => {
+  if (quiet) return;
+  quiet = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+};
 const args = process.argv.slice(2);
 const version = () => {
   const { readFileSync } = require('node:fs');
@@ -42,13 +48,16 @@ const loadCli = () => {
     return Promise.reject(err);
   }
 };
-const cli = () => loadCli().then(({ main }) => main(process.argv)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err); process.exitCode = 1; },
-);
+const cli = () => {
+  quietOnClosedPipe();
+  loadCli().then(({ main }) => main(process.argv)).then(
+    (code) => { process.exitCode = code; },
+    (err) => { console.error(err); process.exitCode = 1; },
+  );
+};
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   // Answered from package.json alone: no CLI code to load for it.
-  process.stdout.write(`${version()}\n`);
+  require('./direct-output.js').writeOut(`${version()}\n`);
 } else {
   // Node 22.1+ keeps V8's compiled code of the CLI's modules between runs (in the system's
   // temporary folder, or NODE_COMPILE_CACHE); Node 20 has no such cache and skips this.
@@ -59,7 +68,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // definitions in one CommonJS file (dist/cli/quick-help.cjs) when commander agrees it is
     // help; any other line goes to the CLI proper. Neither prints anything when it declines.
     const snapshot = require('node:path').join(__dirname, '..', 'dist', 'cli', 'help-snapshot.json');
-    if (!require('../dist/cli/fast-help.cjs').answerFromSnapshot(process.argv, snapshot)) {
+    if (!require('../dist/cli/fast-help.cjs').answerFromSnapshot(process.argv, snapshot, require('./direct-output.js'))) {
+      quietOnClosedPipe();
       require('../dist/cli/quick-help.cjs').answerHelp(process.argv, version()).then(
         (answered) => answered || cli(),
         (err) => { console.error(err); process.exitCode = 1; },

@@ -139,10 +139,13 @@ export function visibleLength(s: string): number {
   return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 
-/** Columns to lay text out in: COLUMNS, the terminal's width, or 80; never more than 100. */
-export function terminalWidth(): number {
+/**
+ * Columns to lay text out in: COLUMNS, the terminal's width, or 80; never more than 100.
+ * `columns` reads the terminal's width (by default process.stdout's), only when COLUMNS is unset.
+ */
+export function terminalWidth(columns: () => number | undefined = () => process.stdout.columns): number {
   const env = Number(process.env.COLUMNS);
-  const cols = Number.isInteger(env) && env > 0 ? env : process.stdout.columns || 80;
+  const cols = Number.isInteger(env) && env > 0 ? env : columns() || 80;
   return Math.max(40, Math.min(cols, 100));
 }
 
