@@ -5,7 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import type { TimescaleSetting } from '../config/config.js';
 import { enableTimescale, timescaleAvailability, type EnableOutcome } from './enable-timescale.js';
 import { schemaNotCurrent } from './schema-not-current.js';
-import { timescaleRequired, timescaleWarning, type TimescaleState } from './timescale-state.js';
+import { needsPreload, timescaleRequired, timescaleWarning, type TimescaleState } from './timescale-state.js';
 import type { Database } from './types.js';
 
 const schemaPath = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
@@ -41,8 +41,9 @@ export interface MigrateOptions {
 
 /**
  * Apply schema.sql (idempotent) and, where TimescaleDB can be used, schema-timescale.sql.
- * Every command calls this, so the common case is one SELECT (two on plain Postgres, which
- * also looks whether the extension has appeared): the hash of the schema files last applied is
+ * Every command calls this, so the common case is one SELECT (on plain Postgres, a second one
+ * looks whether the extension has appeared, unless shared_preload_libraries shows it still
+ * cannot be loaded: see recordedState): the hash of the schema files last applied is
  * kept in marketer_meta, and the DDL runs only when they differ.
  *
  * A database first set up as plain Postgres is converted to a hypertable only when forced
@@ -57,12 +58,12 @@ export async function migrate(db: Kysely<Database>, options: MigrateOptions = {}
   const hash = createHash('sha256').update(schema).update('\0').update(timescale).digest('hex');
   const current = await readMeta(db);
   if (!options.force && current?.hash === hash) {
-    return finish(setting, current.result, await recordedState(db, setting, current.result));
+    return finish(setting, current.result, await recordedState(db, setting, current.result, current.preload));
   }
   if (!options.force && options.readOnly) throw schemaNotCurrent(current !== undefined);
   let state: TimescaleState;
   if (setting === 'off') state = { status: 'off' };
-  else if (!options.force && current?.result.engine === 'postgres') state = await recordedState(db, setting, current.result);
+  else if (!options.force && current?.result.engine === 'postgres') state = await recordedState(db, setting, current.result, current.preload);
   else state = fromOutcome(await enableTimescale(db, MIGRATE_LOCK));
   // Before anything changes: `require` without a usable extension leaves the database as it was.
   if (setting === 'require') {
@@ -90,13 +91,18 @@ function fromOutcome(outcome: EnableOutcome): TimescaleState {
 /**
  * The state of a database whose schema is not being applied now: a hypertable stays one;
  * a plain table is worth a word when the extension has appeared since (or is still unusable).
+ * `preload` is the server's shared_preload_libraries (null where this user may not see it).
  */
-async function recordedState(db: Kysely<Database>, setting: TimescaleSetting, recorded: Recorded): Promise<TimescaleState> {
+async function recordedState(db: Kysely<Database>, setting: TimescaleSetting, recorded: Recorded, preload: string | null): Promise<TimescaleState> {
   if (setting === 'off') return { status: 'off' };
   if (recorded.engine === 'timescaledb') return { status: 'hypertable', version: recorded.timescaleVersion ?? 'unknown' };
+  const before = recorded.timescale;
+  // TimescaleDB runs only with its loader in shared_preload_libraries, which takes a restart to
+  // change: without it, a server that had no usable extension still has none, and the look-up
+  // below (it reads every extension's control file on the server) is skipped.
+  if (setting === 'auto' && preload !== null && !/timescaledb/i.test(preload) && (before?.status === 'absent' || (before?.status === 'unusable' && needsPreload(before.reason)))) return before;
   const available = await timescaleAvailability(db);
   if (!available) return { status: 'absent' };
-  const before = recorded.timescale;
   // The same version still not created: it failed last time and would again (a new version or
   // a CREATE EXTENSION by the database owner is worth another try, by `db migrate`).
   if (before?.status === 'unusable' && before.version === available.version && !available.installed) return before;
@@ -111,10 +117,16 @@ function finish(setting: TimescaleSetting, recorded: Recorded, state: TimescaleS
   return { engine: recorded.engine, timescaleVersion: recorded.timescaleVersion, timescale: state, warning: timescaleWarning(state) };
 }
 
-async function readMeta(db: Kysely<Database>): Promise<{ hash: string; result: Recorded } | undefined> {
+/**
+ * The schema's record, with shared_preload_libraries (for recordedState) in the same round trip:
+ * pg_settings leaves it out for a user who may not read it.
+ */
+async function readMeta(db: Kysely<Database>): Promise<{ hash: string; result: Recorded; preload: string | null } | undefined> {
   try {
-    const { rows } = await sql<{ value: string }>`SELECT value FROM marketer_meta WHERE key = 'schema'`.execute(db);
-    return rows[0] ? (JSON.parse(rows[0].value) as { hash: string; result: Recorded }) : undefined;
+    const { rows } = await sql<{ value: string; preload: string | null }>`
+      SELECT value, (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload
+      FROM marketer_meta WHERE key = 'schema'`.execute(db);
+    return rows[0] ? { ...(JSON.parse(rows[0].value) as { hash: string; result: Recorded }), preload: rows[0].preload } : undefined;
   } catch (err) {
     // 42P01: a database marketer has not set up yet.
     if ((err as { code?: string }).code === '42P01') return undefined;

@@ -3,7 +3,8 @@ import { inputError, type MarketerError } from '../errors.js';
 /**
  * What became of TimescaleDB on one database, recorded with the schema hash in marketer_meta.
  * - hypertable: email_events is a hypertable (compression, hourly continuous aggregate).
- * - absent: the server has no timescaledb extension; plain Postgres, nothing to say.
+ * - absent: the server has no timescaledb extension (or, without it in shared_preload_libraries,
+ *   none it could load); plain Postgres, nothing to say.
  * - off: `timescale: off`; the extension was not touched.
  * - unusable: the server lists the extension but it cannot be created or loaded (typically
  *   not in shared_preload_libraries: the loader then ends the connection with a FATAL).

@@ -168,3 +168,40 @@ describe('TimescaleDB installed on the server but unusable', () => {
     expect(warnings(after)).toEqual([expect.stringContaining('is installed on this Postgres server but cannot be used (could not access file')]);
   }, 120_000);
 });
+
+describe('a plain database on a server whose TimescaleDB is not preloaded', () => {
+  it('stays quiet after the extension appears, until db migrate tries it; a user who cannot see shared_preload_libraries is told it is there', async () => {
+    rmSync(path.join(install.extensionDir, 'timescaledb.control'), { force: true });
+    const url = await newDatabase();
+    const { dir, csv, env } = setup(url);
+    const made = await runCli(['import', csv], { cwd: dir, env });
+    expect(made.code, made.stderr).toBe(0);
+    expect(warnings(made)).toEqual([]);
+
+    // The package is installed since, but its loader is not in shared_preload_libraries, so it
+    // cannot be used: nothing has changed for this database, and nothing is said.
+    writeUnusableTimescale(install.extensionDir, 'fatal-on-load');
+    expect(await query<{ setting: string }>(url, "SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'")).toEqual([{ setting: '' }]);
+    const quiet = await runCli(['stats'], { cwd: dir, env });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(warnings(quiet)).toEqual([]);
+
+    // A user without the right to read that setting cannot know; the server lists the
+    // extension, so that user hears that it is there.
+    await query(url, "CREATE ROLE ts_reader LOGIN PASSWORD 'reader-password'; GRANT ALL ON ALL TABLES IN SCHEMA public TO ts_reader; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ts_reader");
+    const asReader = new URL(url);
+    asReader.username = 'ts_reader';
+    asReader.password = 'reader-password';
+    const told = await runCli(['stats'], { cwd: dir, env: { ...env, DATABASE_URL: asReader.toString() } });
+    expect(told.code, told.stderr).toBe(0);
+    expect(warnings(told)).toEqual([expect.stringContaining(`TimescaleDB ${FAKE_TIMESCALE_VERSION} is available on this Postgres server, but email_events is still a plain table`)]);
+
+    // db migrate tries it and says why it cannot be used; from then on every command says so.
+    const migrated = await runCli(['db', 'migrate', '--json'], { cwd: dir, env });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ engine: 'postgres', timescale: 'unusable' });
+    const after = await runCli(['stats'], { cwd: dir, env });
+    expect(warnings(after)).toEqual([expect.stringContaining('add timescaledb to shared_preload_libraries in postgresql.conf, restart Postgres and run `marketer db migrate`')]);
+    expect(await isPlainTable(url)).toBe(true);
+  }, 120_000);
+});
