@@ -14,6 +14,10 @@
  * command, and is used only for exactly that; V8 checks its own version and flags and rejects
  * what does not fit, and the CLI then compiles as without a cache and writes a new one at exit.
  * `MARKETER_DEBUG=startup` says on stderr what happened.
+ *
+ * Each install (its path) has a file per command it ran, ~1 MB each. A file in use has its
+ * modification time brought up to date once a day, and whenever a file is written, those of the
+ * folder unused for 30 days (an older install, an npx run, a removed checkout) are deleted.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -50,12 +54,22 @@ function fnv(text) {
   return h.toString(16).padStart(8, '0');
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** A file no run has used for this long is deleted when another is written. */
+const UNUSED_MS = 30 * DAY_MS;
+/** What this module writes into the folder: the cache files, and a file being written. */
+const CACHE_FILE = /^[0-9a-f]{8}-[a-z-]+\.bin(\.\d+\.tmp)?$/;
+
+/** Whether `st` is a regular file of this user's (a cache file may be used, or deleted). */
+const ownFile = (st) => st.isFile() && !(process.getuid && st.uid !== process.getuid());
+
 /** The cached code in `file` if it was made for `key` (and is the user's own file), else undefined. */
 function readCache(file, key) {
   let data;
+  let st;
   try {
-    const st = fs.lstatSync(file);
-    if (!st.isFile() || (process.getuid && st.uid !== process.getuid())) return undefined;
+    st = fs.lstatSync(file);
+    if (!ownFile(st)) return undefined;
     data = fs.readFileSync(file);
   } catch {
     return undefined;
@@ -63,7 +77,29 @@ function readCache(file, key) {
   if (data.length < 4) return undefined;
   const keyLength = data.readUInt32LE(0);
   if (4 + keyLength > data.length || data.toString('utf8', 4, 4 + keyLength) !== key) return undefined;
+  // In use: not one of the unused files that pruneUnused deletes.
+  if (Date.now() - st.mtimeMs > DAY_MS) {
+    try {
+      fs.utimesSync(file, new Date(), new Date());
+    } catch {
+      // A folder we may read but not change: the file is used all the same.
+    }
+  }
   return data.subarray(4 + keyLength);
+}
+
+/** Delete the folder's cache files that no run has used for UNUSED_MS; never anything else. */
+function pruneUnused(dir) {
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      if (!CACHE_FILE.test(name)) continue;
+      const file = path.join(dir, name);
+      const st = fs.lstatSync(file, { throwIfNoEntry: false });
+      if (st && ownFile(st) && Date.now() - st.mtimeMs > UNUSED_MS) fs.rmSync(file, { force: true });
+    }
+  } catch {
+    // A folder that cannot be listed keeps its files; the cache itself still works.
+  }
 }
 
 /** Write the file beside its place and rename it into it: a reader sees the old one or the new one. */
@@ -117,7 +153,10 @@ function requireWithCodeCache(file, command, env, say) {
     // without a command (help, a usage error) and each of the CLI's commands, not for every
     // mistyped name.
     process.once('exit', () => {
-      if (command === '' || (mod.exports.commandNames ?? []).includes(command)) writeCache(cacheFile, key, script.createCachedData());
+      if (command === '' || (mod.exports.commandNames ?? []).includes(command)) {
+        writeCache(cacheFile, key, script.createCachedData());
+        pruneUnused(folder.dir);
+      }
     });
   }
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file), (specifier) => import(specifier));

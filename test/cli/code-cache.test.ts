@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -88,5 +88,35 @@ describe.skipIf(nodeHasItsOwn)('the CLI keeps V8\'s compiled code between runs',
     expect(off.code).toBe(0);
     expect(off.said).toBe('code cache: off, NODE_DISABLE_COMPILE_CACHE is set');
     expect(readdirSync(other)).toEqual([]);
+  }, 120_000);
+
+  it('deletes the files no run has used for 30 days when it writes one, and keeps those in use', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'marketer-code-cache-'));
+    await validate(home);
+    const dir = folderOf(home);
+    const inUse = path.join(dir, filesIn(dir)[0]!);
+    const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 60 * 60 * 1000);
+    // An older install's files: one last used 40 days ago, one 10 days ago; and a file that
+    // is not a cache file at all, however old.
+    const stale = path.join(dir, '0badcafe-send.bin');
+    const recent = path.join(dir, '0badcafe-import.bin');
+    const foreign = path.join(dir, 'notes.txt');
+    for (const file of [stale, recent, foreign]) {
+      writeFileSync(file, 'x');
+      utimesSync(file, daysAgo(40), daysAgo(file === recent ? 10 : 40));
+    }
+    // This install's file, used now after 40 days without a run: its time is brought up to date.
+    utimesSync(inUse, daysAgo(40), daysAgo(40));
+    expect((await validate(home)).said).toMatch(/^code cache: used/);
+    expect(Date.now() - statSync(inUse).mtimeMs).toBeLessThan(60 * 60 * 1000);
+
+    // A command's first run writes its file, and the unused ones go.
+    const stats = await runCli(['stats', 'no-such-campaign.yaml'], { env: { XDG_CACHE_HOME: home } });
+    expect(stats.code).toBe(2);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
+    expect(existsSync(foreign)).toBe(true);
+    expect(existsSync(inUse)).toBe(true);
+    expect(filesIn(dir)).toEqual(expect.arrayContaining([expect.stringMatching(/-stats\.bin$/)]));
   }, 120_000);
 });
