@@ -4,6 +4,7 @@ import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import type { Config } from '../config/config.js';
 import { MarketerError, inputError } from '../errors.js';
+import { ADDRESS_HASH_KEYS_META, ADDRESS_HASHES_META, type MetaRows } from './meta-rows.js';
 import type { Database } from './types.js';
 
 /**
@@ -117,8 +118,6 @@ export function sessionSetStatements(keys: AddressHashKeys): string {
   return `SET marketer.address_key = '${sqlKey(keys.current)}'; SET marketer.address_key_previous = '${keys.previous ? sqlKey(keys.previous) : ''}';`;
 }
 
-const KEYS_META = 'address_hash_keys';
-const STATE_META = 'address_hashes';
 const LOCK = 7_301_992;
 
 /**
@@ -127,8 +126,8 @@ const LOCK = 7_301_992;
  * use: refuse a key that would not match the stored hashes, so that a changed secret can never
  * let a suppressed or forgotten address be imported or mailed again.
  */
-export async function prepareAddressHashes(db: Kysely<Database>, keys: AddressHashKeys): Promise<void> {
-  const known = await readState(db);
+export async function prepareAddressHashes(db: Kysely<Database>, keys: AddressHashKeys, meta?: MetaRows): Promise<void> {
+  const known = meta ? stateOf(meta.values) : await readState(db);
   if (known.state !== 'bare' && known.ids.includes(keys.current.id) && unknownIds(known.ids, keys).length === 0) return;
   await db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${LOCK})`.execute(trx);
@@ -146,7 +145,7 @@ export async function prepareAddressHashes(db: Kysely<Database>, keys: AddressHa
       await sql`UPDATE email_events SET recipient_hash = marketer_keyed(recipient_hash) WHERE recipient_hash IS NOT NULL`.execute(trx);
     }
     await sql`
-      INSERT INTO marketer_meta (key, value) VALUES (${STATE_META}, 'keyed'), (${KEYS_META}, ${JSON.stringify([...new Set([...ids, keys.current.id])])})
+      INSERT INTO marketer_meta (key, value) VALUES (${ADDRESS_HASHES_META}, 'keyed'), (${ADDRESS_HASH_KEYS_META}, ${JSON.stringify([...new Set([...ids, keys.current.id])])})
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(trx);
   });
 }
@@ -156,8 +155,12 @@ function unknownIds(ids: string[], keys: AddressHashKeys): string[] {
 }
 
 async function readState(db: Kysely<Database>): Promise<{ state: string | undefined; ids: string[] }> {
-  const { rows } = await sql<{ key: string; value: string }>`SELECT key, value FROM marketer_meta WHERE key IN (${STATE_META}, ${KEYS_META})`.execute(db);
-  const get = (k: string) => rows.find((r) => r.key === k)?.value;
-  const ids = get(KEYS_META);
-  return { state: get(STATE_META), ids: ids ? (JSON.parse(ids) as string[]) : [] };
+  const { rows } = await sql<{ key: string; value: string }>`SELECT key, value FROM marketer_meta WHERE key IN (${ADDRESS_HASHES_META}, ${ADDRESS_HASH_KEYS_META})`.execute(db);
+  return stateOf(new Map(rows.map((r) => [r.key, r.value])));
+}
+
+/** The address-hash state in marketer_meta's rows (readState, or readMetaRows when opening). */
+function stateOf(values: ReadonlyMap<string, string>): { state: string | undefined; ids: string[] } {
+  const ids = values.get(ADDRESS_HASH_KEYS_META);
+  return { state: values.get(ADDRESS_HASHES_META), ids: ids ? (JSON.parse(ids) as string[]) : [] };
 }

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import type { Config } from '../config/config.js';
 import { isMarketerError, MarketerError } from '../errors.js';
 import { startEmbedded, type EmbeddedServer } from './embedded.js';
+import { readMetaRows } from './meta-rows.js';
 import { migrate, type MigrateResult } from './migrate.js';
 import { withDbRetry } from './retry.js';
 import { addressHashKeys, prepareAddressHashes, sessionOptions } from './address-hash.js';
@@ -82,9 +83,15 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
     // The first statement meets a server that may be starting up (the embedded one, a restart)
     // and is retried: migrate's first read when it runs (one round trip fewer), else this.
     if (options.migrate === false) await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
-    const migration = options.migrate === false ? undefined : await withDbRetry(() => migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale }));
-    // A read-only check (plan on a read-only user) neither converts nor records anything.
-    if (options.migrate !== false && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys));
+    // marketer_meta is read once for both steps below (one round trip fewer on every command).
+    const opened = options.migrate === false ? undefined : await withDbRetry(async () => {
+      const rows = await readMetaRows(db);
+      return { rows, migration: await migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale, meta: { rows } }) };
+    });
+    const migration = opened?.migration;
+    // A read-only check (plan on a read-only user) neither converts nor records anything. Where
+    // the schema ran just now, it may have recorded the address-hash state: read it again.
+    if (opened && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys, opened.migration.applied ? undefined : opened.rows));
     return { db, pool, embedded, migration, close };
   } catch (err) {
     await close().catch(() => undefined);

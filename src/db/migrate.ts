@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import type { TimescaleSetting } from '../config/config.js';
 import { enableTimescale, timescaleAvailability, type EnableOutcome } from './enable-timescale.js';
+import { readMetaRows, SCHEMA_META, type MetaRows } from './meta-rows.js';
 import { schemaNotCurrent } from './schema-not-current.js';
 import { needsPreload, timescaleRequired, timescaleWarning, type TimescaleState } from './timescale-state.js';
 import type { Database } from './types.js';
@@ -18,6 +19,8 @@ export interface MigrateResult {
   timescale: TimescaleState;
   /** One line for the user when email_events is plain although the server has TimescaleDB. */
   warning: string | undefined;
+  /** Whether the schema files ran now (else the database was current, and nothing changed). */
+  applied: boolean;
 }
 
 /** What marketer_meta keeps: the result without the warning (older versions kept no state). */
@@ -37,6 +40,8 @@ export interface MigrateOptions {
   readOnly?: boolean;
   /** The `timescale` setting (default auto). */
   timescale?: TimescaleSetting;
+  /** marketer_meta as just read (readMetaRows; undefined: not set up yet), instead of reading it here. */
+  meta?: { rows: MetaRows | undefined };
 }
 
 /**
@@ -56,9 +61,9 @@ export async function migrate(db: Kysely<Database>, options: MigrateOptions = {}
   const schema = readFileSync(schemaPath('schema.sql'), 'utf8');
   const timescale = readFileSync(schemaPath('schema-timescale.sql'), 'utf8');
   const hash = createHash('sha256').update(schema).update('\0').update(timescale).digest('hex');
-  const current = await readMeta(db);
+  const current = schemaRecord(options.meta ? options.meta.rows : await readMetaRows(db));
   if (!options.force && current?.hash === hash) {
-    return finish(setting, current.result, await recordedState(db, setting, current.result, current.preload));
+    return finish(setting, current.result, await recordedState(db, setting, current.result, current.preload), false);
   }
   if (!options.force && options.readOnly) throw schemaNotCurrent(current !== undefined);
   let state: TimescaleState;
@@ -78,9 +83,9 @@ export async function migrate(db: Kysely<Database>, options: MigrateOptions = {}
       ? { engine: current?.result.engine ?? 'postgres', timescaleVersion: current?.result.timescaleVersion, timescale: state }
       : { engine: state.status === 'hypertable' ? 'timescaledb' : 'postgres', timescaleVersion: state.status === 'hypertable' ? state.version : undefined, timescale: state };
     await sql`
-      INSERT INTO marketer_meta (key, value) VALUES ('schema', ${JSON.stringify({ hash, result: recorded })})
+      INSERT INTO marketer_meta (key, value) VALUES (${SCHEMA_META}, ${JSON.stringify({ hash, result: recorded })})
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(trx);
-    return finish(setting, recorded, state);
+    return finish(setting, recorded, state, true);
   });
 }
 
@@ -109,27 +114,16 @@ async function recordedState(db: Kysely<Database>, setting: TimescaleSetting, re
   return { status: 'not-converted', version: available.version };
 }
 
-function finish(setting: TimescaleSetting, recorded: Recorded, state: TimescaleState): MigrateResult {
+function finish(setting: TimescaleSetting, recorded: Recorded, state: TimescaleState, applied: boolean): MigrateResult {
   if (setting === 'require') {
     const refusal = timescaleRequired(state);
     if (refusal) throw refusal;
   }
-  return { engine: recorded.engine, timescaleVersion: recorded.timescaleVersion, timescale: state, warning: timescaleWarning(state) };
+  return { engine: recorded.engine, timescaleVersion: recorded.timescaleVersion, timescale: state, warning: timescaleWarning(state), applied };
 }
 
-/**
- * The schema's record, with shared_preload_libraries (for recordedState) in the same round trip:
- * pg_settings leaves it out for a user who may not read it.
- */
-async function readMeta(db: Kysely<Database>): Promise<{ hash: string; result: Recorded; preload: string | null } | undefined> {
-  try {
-    const { rows } = await sql<{ value: string; preload: string | null }>`
-      SELECT value, (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload
-      FROM marketer_meta WHERE key = 'schema'`.execute(db);
-    return rows[0] ? { ...(JSON.parse(rows[0].value) as { hash: string; result: Recorded }), preload: rows[0].preload } : undefined;
-  } catch (err) {
-    // 42P01: a database marketer has not set up yet.
-    if ((err as { code?: string }).code === '42P01') return undefined;
-    throw err;
-  }
+/** The schema's record in marketer_meta, with shared_preload_libraries (for recordedState). */
+function schemaRecord(meta: MetaRows | undefined): { hash: string; result: Recorded; preload: string | null } | undefined {
+  const value = meta?.values.get(SCHEMA_META);
+  return value === undefined ? undefined : { ...(JSON.parse(value) as { hash: string; result: Recorded }), preload: meta!.preload };
 }
