@@ -18,9 +18,22 @@ function notATerminal() {
 exports.columns = () => (notATerminal() ? undefined : process.stdout.columns);
 
 /**
- * Write `text` to standard output, all of it, before returning. A reader that has gone (EPIPE:
- * `marketer --help | head -1`) ends the output quietly, as for any Unix tool; anything else
- * writeSync cannot do (a non-blocking descriptor that is full, say) is left to process.stdout.
+ * A write that failed: a reader that has gone (EPIPE: `marketer --help | head -1`) ends the
+ * output quietly, as for any Unix tool; anything else (a full disk) is one line and exit code 1.
+ */
+function failed(err) {
+  if (err.code === 'EPIPE') return;
+  process.exitCode = 1;
+  try {
+    fs.writeSync(2, `marketer: cannot write to standard output: ${err.message}\n`);
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+/**
+ * Write `text` to standard output, all of it, before returning. A non-blocking descriptor that
+ * is full (EAGAIN) gets the rest through process.stdout, which waits until it can write.
  */
 exports.writeOut = (text) => {
   let rest = Buffer.from(text);
@@ -28,10 +41,8 @@ exports.writeOut = (text) => {
     try {
       rest = rest.subarray(fs.writeSync(1, rest));
     } catch (err) {
-      if (err.code === 'EPIPE') return;
-      process.stdout.on('error', (e) => {
-        if (e.code !== 'EPIPE') throw e;
-      });
+      if (err.code !== 'EAGAIN') return failed(err);
+      process.stdout.on('error', failed);
       process.stdout.write(rest);
       return;
     }

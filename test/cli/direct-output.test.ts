@@ -31,6 +31,18 @@ describe('answers written without the CLI (--version, help from the snapshot)', 
     }
   });
 
+  it('say in one line, with exit code 1, that the output could not be written (a full disk)', () => {
+    for (const args of [['--version'], ['send', '--help']]) {
+      const fd = openSync('/dev/full', 'w');
+      try {
+        const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, env: cleanEnv(), stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+        expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 1, stderr: 'marketer: cannot write to standard output: ENOSPC: no space left on device, write\n' });
+      } finally {
+        closeSync(fd);
+      }
+    }
+  });
+
   it('lay help out at 80 columns on a pipe or in a file, and at COLUMNS where it is set', async () => {
     const at80 = await runCli(['send', '--help'], { env: { COLUMNS: '80' } });
     expect(at80.code).toBe(0);
