@@ -17,6 +17,15 @@ function notATerminal() {
 /** The terminal's width in columns; undefined where standard output is no terminal. */
 exports.columns = () => (notATerminal() ? undefined : process.stdout.columns);
 
+/** One line on standard error for a write to `name` that failed (a full disk), if it can be written. */
+exports.cannotWrite = (name, err) => {
+  try {
+    fs.writeSync(2, `marketer: cannot write to ${name}: ${err.message}\n`);
+  } catch {
+    // Nowhere left to say it.
+  }
+};
+
 /**
  * A write that failed: a reader that has gone (EPIPE: `marketer --help | head -1`) ends the
  * output quietly, as for any Unix tool; anything else (a full disk) is one line and exit code 1.
@@ -24,11 +33,7 @@ exports.columns = () => (notATerminal() ? undefined : process.stdout.columns);
 function failed(err) {
   if (err.code === 'EPIPE') return;
   process.exitCode = 1;
-  try {
-    fs.writeSync(2, `marketer: cannot write to standard output: ${err.message}\n`);
-  } catch {
-    // Nowhere left to say it.
-  }
+  exports.cannotWrite('standard output', err);
 }
 
 /**

@@ -6,16 +6,18 @@
 // lock file holds releases that support this Node, so the notice is noise in every CI log.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // A reader that stops early (`marketer --help | head`) closes the pipe: that ends the output,
-// quietly, as for any Unix tool, rather than with an EPIPE stack trace. (Set up only where the
-// streams are used: the answers written by ./direct-output.js do without them.)
+// quietly, as for any Unix tool, rather than with an EPIPE stack trace; any other failed write
+// (a full disk) is one line and exit code 1. (Set up only where the streams are used: the
+// answers written by ./direct-output.js do without them.)
 let quiet = false;
 const quietOnClosedPipe = () => {
   if (quiet) return;
   quiet = true;
-  for (const stream of [process.stdout, process.stderr]) {
+  for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']]) {
     stream.on('error', (err) => {
       if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
+      require('./direct-output.js').cannotWrite(name, err);
+      process.exit(1);
     });
   }
 };
