@@ -3,7 +3,9 @@
  *
  *   node --import tsx bench/startup.ts [--runs 30] [--baseline /path/to/other/checkout]
  *
- * For --version and --help: from spawn to exit. For a command, from spawn to its first line of
+ * For --version and --help: from spawn to exit, with the output to a pipe (as hyperfine runs
+ * them), and again on a pseudo-terminal through script(1), beside `node -e 0` run the same way.
+ * For a command, from spawn to its first line of
  * work, then the process is stopped:
  *   - stats and import: the moment the command connects to the database (DATABASE_URL points at
  *     a socket this bench listens on), when everything it needs to send its first query is loaded;
@@ -64,6 +66,8 @@ interface Case {
   cwd?: string;
   /** Environment variables removed for this case. */
   unset?: string[];
+  /** Run on a pseudo-terminal (through script(1)), as someone at a terminal runs it. */
+  terminal?: boolean;
 }
 
 const CACHE_HOME = mkdtempSync(path.join(tmpdir(), 'marketer-bench-cache-'));
@@ -80,6 +84,12 @@ const cases: Case[] = [
   { name: 'marketer --version', args: [CLI, '--version'] },
   { name: 'marketer --help', args: [CLI, '--help'] },
   { name: 'marketer stats --help', args: [CLI, 'stats', '--help'] },
+  // On a terminal, a help page needs its width, which only Node's terminal stream reads: that
+  // loads Node's stream and net modules, which output to a pipe or a file does without. The
+  // terminal cases go through script(1), node -e 0 too, and are compared with each other.
+  { name: 'node -e 0, on a terminal', args: ['-e', '0'], terminal: true },
+  { name: '--version, on a terminal', args: [CLI, '--version'], terminal: true },
+  { name: '--help, on a terminal', args: [CLI, '--help'], terminal: true },
   ...commands,
   ...commands.map((c) => ({ ...c, name: `${c.name.replace(/ \(.*/, '')}, no code cache`, env: cold })),
 ];
@@ -126,7 +136,9 @@ function once(c: Case): Promise<Run> {
     const cpu0 = childrenCpuMs();
     const started = process.hrtime.bigint();
     let wall: number | undefined;
-    const child = spawn(process.execPath, c.args, {
+    const sh = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const [file, args] = c.terminal ? ['script', ['-qec', [process.execPath, ...c.args].map(sh).join(' '), '/dev/null']] : [process.execPath, c.args];
+    const child = spawn(file, args, {
       cwd: c.cwd ?? ROOT,
       env: envFor(c),
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -195,10 +207,14 @@ const table = (title: string, rows: Result[]) => {
   console.log(`\n${title}`);
   console.log(`${'case'.padEnd(28)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'p90'.padStart(8)} ${'over node'.padStart(10)} ${'CPU'.padStart(8)} ${'over node'.padStart(10)}`);
   for (const r of rows) {
-    console.log(`${r.name.padEnd(28)} ${f(r.median)} ${f(r.min)} ${f(r.p90)} ${`+${(r.median - base.median).toFixed(0)} ms`.padStart(10)} ${f(r.cpu)} ${`+${(r.cpu - base.cpu).toFixed(0)} ms`.padStart(10)}`);
+    const over = (ms: number) => `${ms < 0 ? '' : '+'}${ms.toFixed(0)} ms`.padStart(10);
+    console.log(`${r.name.padEnd(28)} ${f(r.median)} ${f(r.min)} ${f(r.p90)} ${over(r.median - base.median)} ${f(r.cpu)} ${over(r.cpu - base.cpu)}`);
   }
 };
-table(`this checkout (${ROOT}); wall: median, min, p90; CPU: mean user+sys`, results);
+const onTerminal = (rows: Result[]) => rows.filter((r) => r.name.endsWith(', on a terminal'));
+const offTerminal = (rows: Result[]) => rows.filter((r) => !r.name.endsWith(', on a terminal'));
+table(`this checkout (${ROOT}); wall: median, min, p90; CPU: mean user+sys`, offTerminal(results));
+table('the same on a pseudo-terminal (script(1), counted in both)', onTerminal(results));
 const ratios = (ours: Result[], theirs: Result[]) => {
   console.log('\nratio this/baseline:');
   console.log(`${'case'.padEnd(28)} ${'wall'.padStart(8)} ${'CPU'.padStart(8)}`);
@@ -208,15 +224,18 @@ const ratios = (ours: Result[], theirs: Result[]) => {
   }
 };
 if (BASELINE) {
-  table(`baseline (${BASELINE}), run alternately with the above`, [results[0]!, ...baseline]);
+  table(`baseline (${BASELINE}), run alternately with the above`, [results[0]!, ...offTerminal(baseline)]);
+  table('the baseline on a pseudo-terminal', [onTerminal(results)[0]!, ...onTerminal(baseline)]);
   ratios(results, baseline);
 }
 if (EXTRA_CA) {
   const cost = results[0]!.median - bare[0]!.median;
   console.log(`\nThis environment sets NODE_EXTRA_CA_CERTS: every node process parses ${process.env.NODE_EXTRA_CA_CERTS} before any JavaScript runs (node -e 0: +${cost.toFixed(0)} ms).`);
-  table('this checkout, without NODE_EXTRA_CA_CERTS (run alternately with the above)', bare);
+  table('this checkout, without NODE_EXTRA_CA_CERTS (run alternately with the above)', offTerminal(bare));
+  table('the same on a pseudo-terminal', onTerminal(bare));
   if (BASELINE) {
-    table(`baseline (${BASELINE}), without NODE_EXTRA_CA_CERTS`, [bare[0]!, ...bareBaseline]);
+    table(`baseline (${BASELINE}), without NODE_EXTRA_CA_CERTS`, [bare[0]!, ...offTerminal(bareBaseline)]);
+    table('the baseline on a pseudo-terminal, without NODE_EXTRA_CA_CERTS', [onTerminal(bare)[0]!, ...onTerminal(bareBaseline)]);
     ratios(bare, bareBaseline);
   }
 }
