@@ -9,6 +9,7 @@ import { migrate, type MigrateResult } from './migrate.js';
 import { withDbRetry } from './retry.js';
 import { addressHashKeys, prepareAddressHashes, sessionOptions } from './address-hash.js';
 import { maskUrl, maskUrlsIn } from './mask-url.js';
+import { PreparingClient } from './prepared-statements.js';
 import type { Database } from './types.js';
 
 // timestamptz and bigint stay as pg returns them (Date, string); numeric counts come back as
@@ -53,7 +54,7 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
     embedded = await startEmbedded({ dataDir: `${config.dataDir}/pg`, port: config.embeddedPort, onLog: options.onLog });
     url = embedded.url;
   }
-  const pool = new pg.Pool({ ...withSessionOptions(url, sessionOptions(keys)), max: options.poolSize ?? 10, application_name: 'marketer' });
+  const pool = new pg.Pool({ ...withSessionOptions(url, sessionOptions(keys)), max: options.poolSize ?? 10, application_name: 'marketer', Client: PreparingClient });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onLog?.(`postgres pool: ${err.message}`));
   const sockets = new Set<Socket>();

@@ -51,7 +51,7 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export async function addRollups(trx: Transaction<Database>, r: Rollups): Promise<void> {
   if (r.events.length > 0) {
     const rows = [...r.events].sort((a, b) => a.campaign - b.campaign || byText(a.kind, b.kind) || a.bucket - b.bucket);
-    await sql`
+    await sql`/* prepared */
       INSERT INTO campaign_event_counts (campaign_id, kind, bucket, events)
       SELECT * FROM unnest(${sqlArray(rows.map((x) => x.campaign))}::int[], ${sqlArray(rows.map((x) => x.kind))}::text[],
                            ${sqlArray(rows.map((x) => new Date(x.bucket).toISOString()))}::timestamptz[], ${sqlArray(rows.map((x) => x.events))}::bigint[])
@@ -59,7 +59,7 @@ export async function addRollups(trx: Transaction<Database>, r: Rollups): Promis
   }
   if (r.links.length > 0) {
     const rows = [...r.links].sort((a, b) => a.campaign - b.campaign || byText(a.link, b.link));
-    await sql`
+    await sql`/* prepared */
       INSERT INTO campaign_link_counts (campaign_id, link, clicks, unique_clicks)
       SELECT * FROM unnest(${sqlArray(rows.map((x) => x.campaign))}::int[], ${sqlArray(rows.map((x) => x.link))}::text[],
                            ${sqlArray(rows.map((x) => x.clicks))}::bigint[], ${sqlArray(rows.map((x) => x.unique))}::bigint[])
@@ -69,7 +69,7 @@ export async function addRollups(trx: Transaction<Database>, r: Rollups): Promis
   if (r.waves.length > 0) {
     const rows = [...r.waves].sort((a, b) => a.campaign - b.campaign || byText(a.timezone, b.timezone));
     const col = (f: keyof Omit<WaveFirsts, 'campaign' | 'timezone'>) => sqlArray(rows.map((x) => x[f]));
-    await sql`
+    await sql`/* prepared */
       INSERT INTO campaign_wave_firsts AS w (campaign_id, timezone, delivered, opened, clicked, bounced, complained, unsubscribed)
       SELECT * FROM unnest(${sqlArray(rows.map((x) => x.campaign))}::int[], ${sqlArray(rows.map((x) => x.timezone))}::text[],
         ${col('delivered')}::bigint[], ${col('opened')}::bigint[], ${col('clicked')}::bigint[],

@@ -140,7 +140,7 @@ async function storedAlready(db: Db, events: SesEvent[]): Promise<Set<number>> {
   const found = await db.transaction().execute(async (trx) => {
     // 2,000 index look-ups, which the planner might price above a scan of every stored event.
     await sql`SET LOCAL enable_seqscan = off`.execute(trx);
-    return sql<{ i: number[] | null }>`
+    return sql<{ i: number[] | null }>`/* prepared */
       SELECT array_agg(u.i::int) AS i
       FROM unnest(${sqlArray(events.map((e) => e.dedupeKey))}::text[], ${sqlArray(events.map((e) => e.iso))}::timestamptz[])
         WITH ORDINALITY AS u(k, t, i)
@@ -174,7 +174,7 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   // which of its events it inserted (insertedHere). Answering with the new rows' keys from the
   // insert itself (RETURNING in a CTE) made every batch keep and count its rows for the rare
   // partial one: 0.8–3.7 µs of Postgres CPU per event (docs/events.md).
-  const inserted = await sql`
+  const inserted = await sql`/* prepared */
     INSERT INTO email_events (time, dedupe_key, event_type, campaign_id, delivery_id, message_id, recipient_hash, bounce_type, bounce_subtype, link, payload)
     SELECT t, k, ty, c, d, m, marketer_address_hash(r), bt, bs, l, p::jsonb
     FROM unnest(
@@ -242,7 +242,7 @@ function eventCounts(events: Matched[]): EventCount[] {
  * stored first carries that one's, so its event is a duplicate here.
  */
 async function insertedHere(trx: Trx, matched: Matched[]): Promise<Matched[]> {
-  const r = await sql<{ i: number[] | null }>`
+  const r = await sql<{ i: number[] | null }>`/* prepared */
     SELECT array_agg(u.i::int) AS i
     FROM unnest(${sqlArray(matched.map((m) => m.event.dedupeKey))}::text[], ${sqlArray(matched.map((m) => m.event.iso))}::timestamptz[])
       WITH ORDINALITY AS u(k, t, i)
@@ -262,7 +262,7 @@ async function recordLinkClicks(trx: Trx, events: Matched[]): Promise<LinkCount[
     .sort((a, b) => byId(a.delivery!.id, b.delivery!.id) || (a.event.click!.link < b.event.click!.link ? -1 : a.event.click!.link > b.event.click!.link ? 1 : 0));
   const firsts = new Set<string>();
   if (pairs.length > 0) {
-    const r = await sql<{ delivery_id: string; link: string }>`
+    const r = await sql<{ delivery_id: string; link: string }>`/* prepared */
       INSERT INTO delivery_link_clicks (delivery_id, link)
       SELECT * FROM unnest(${sqlArray(pairs.map((m) => m.delivery!.id))}::bigint[], ${sqlArray(pairs.map((m) => m.event.click!.link))}::text[])
       ON CONFLICT DO NOTHING

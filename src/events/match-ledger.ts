@@ -77,6 +77,6 @@ async function lockRows(trx: Transaction<Database>, ids: string[], messageIds: s
     : ids.length === 0
       ? sql`message_id = ANY(${messageIds}::text[])`
       : sql`(id = ANY(${ids}::bigint[]) OR message_id = ANY(${messageIds}::text[]))`;
-  const r = await sql<LedgerRow>`SELECT ${COLUMNS} FROM deliveries WHERE ${where} ORDER BY deliveries.id FOR UPDATE`.execute(trx);
+  const r = await sql<LedgerRow>`/* prepared */ SELECT ${COLUMNS} FROM deliveries WHERE ${where} ORDER BY deliveries.id FOR UPDATE`.execute(trx);
   return r.rows;
 }

@@ -96,7 +96,7 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
     const ts = (f: (c: DeliveryChange) => SesEvent | undefined) => sqlArray(list.map((c) => f(c)?.iso ?? null));
     // The rows are locked already (matchLedger), so the order of this statement's writes does not
     // matter. The WHERE skips a row whose values would not change after all (an equal time).
-    await sql`
+    await sql`/* prepared */
       UPDATE deliveries d SET
         delivered_at = LEAST(d.delivered_at, u.delivered),
         opened_at = LEAST(d.opened_at, u.opened),

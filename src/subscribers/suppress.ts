@@ -49,7 +49,7 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
   if (requests.length === 0) return result;
   const ids = [...new Set(requests.flatMap((r) => (r.subscriberId ? [r.subscriberId] : [])))];
   const emails = [...new Set(requests.flatMap((r) => (!r.subscriberId && r.email ? [r.email.toLowerCase()] : [])))];
-  const found = await sql<{ id: string; email: string }>`
+  const found = await sql<{ id: string; email: string }>`/* prepared */
     SELECT id::text AS id, email FROM subscribers WHERE id = ANY(${ids}::bigint[])
     UNION
     SELECT id::text, email FROM subscribers WHERE lower(email) = ANY(${emails}::text[])`.execute(db);
@@ -68,7 +68,7 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
   if (addresses.size > 0) {
     // Sorted so that concurrent ingest batches take index locks in one order.
     const list = [...addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const inserted = await sql`
+    const inserted = await sql`/* prepared */
       INSERT INTO suppressions (email_hash, reason, detail)
       SELECT marketer_address_hash(e), r, d
       FROM unnest(${list.map(([e]) => e)}::text[], ${list.map(([, v]) => v.reason)}::text[], ${list.map(([, v]) => v.detail)}::text[]) AS u(e, r, d)
@@ -77,12 +77,12 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
   }
   if (subscribers.size > 0) {
     const list = [...subscribers].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-    const updated = await sql`
+    const updated = await sql`/* prepared */
       UPDATE subscribers s SET status = u.st, updated_at = now()
       FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, r]) => STATUS[r])}::text[]) AS u(id, st)
       WHERE s.id = u.id AND s.status = 'active'`.execute(db);
     result.subscribers = Number(updated.numAffectedRows ?? 0);
-    const skipped = await sql`
+    const skipped = await sql`/* prepared */
       UPDATE deliveries SET status = 'skipped', error = 'suppressed'
       WHERE subscriber_id = ANY(${list.map(([id]) => id)}::bigint[]) AND status = 'queued'`.execute(db);
     result.skippedDeliveries = Number(skipped.numAffectedRows ?? 0);
@@ -127,7 +127,7 @@ export async function applyAddressOutcomes(db: Db, outcomes: AddressOutcome[], o
   }
   if (soft.size > 0) {
     const list = [...soft].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-    const counted = await sql<{ id: string; soft_bounces: number }>`
+    const counted = await sql<{ id: string; soft_bounces: number }>`/* prepared */
       UPDATE subscribers s
       SET soft_bounces = CASE WHEN u.reset THEN u.add ELSE s.soft_bounces + u.add END
       FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, v]) => v.reset)}::boolean[], ${list.map(([, v]) => v.add)}::int[]) AS u(id, reset, add)

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { inject } from 'vitest';
 import type { Database } from '../../src/db/types.js';
 import { sessionOptions } from '../../src/db/address-hash.js';
+import { PreparingClient } from '../../src/db/prepared-statements.js';
 import { TEST_HASH_KEYS } from './hash-key.js';
 import { cloneDatabase } from './clone-database.js';
 
@@ -27,8 +28,9 @@ export async function createTestDb(): Promise<TestDb> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   await cloneDatabase(adminUrl, 'marketer_template', name);
   const url = withDatabase(adminUrl, name);
-  // The same address-hash key as the CLI gets from cleanEnv(), so both see the same hashes.
-  const pool = new pg.Pool({ connectionString: url, max: 5, options: sessionOptions(TEST_HASH_KEYS) });
+  // The same address-hash key as the CLI gets from cleanEnv(), so both see the same hashes, and
+  // the same client class as the CLI's pool (src/db/connect.ts).
+  const pool = new pg.Pool({ connectionString: url, max: 5, options: sessionOptions(TEST_HASH_KEYS), Client: PreparingClient });
   // close() drops the database WITH (FORCE); a connection still closing then gets FATAL 57P01,
   // which is expected and must not surface as an unhandled error.
   pool.on('error', () => undefined);
