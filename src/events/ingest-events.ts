@@ -77,6 +77,11 @@ export async function ingestRecords(db: Db, inputs: RecordInput[], options: Inge
   return ingestEvents(db, parseRecords(inputs), options);
 }
 
+/** Dedupe key, then time: the order of the events insert. */
+function byDedupeKey(a: SesEvent, b: SesEvent): number {
+  return a.dedupeKey < b.dedupeKey ? -1 : a.dedupeKey > b.dedupeKey ? 1 : a.time.getTime() - b.time.getTime();
+}
+
 /** Parse records into events, keeping the malformed ones with their positions. */
 export function parseRecords(inputs: RecordInput[]): { events: SesEvent[]; malformed: Malformed[] } {
   const events: SesEvent[] = [];
@@ -94,15 +99,15 @@ export async function ingestEvents(db: Db, parsed: { events: SesEvent[]; malform
   const result = emptyCounts();
   result.problems.push(...parsed.malformed);
   result.malformed = parsed.malformed.length;
+  // In key order: the events insert takes its keys in this order (storeAndApply), and a record
+  // repeated within the input lands beside its twin, so it is dropped without a set of keys.
   let events: SesEvent[] = [];
-  const seen = new Set<string>();
-  for (const e of parsed.events) {
-    const key = `${e.dedupeKey}|${e.time.getTime()}`;
-    if (seen.has(key)) {
+  for (const e of parsed.events.slice().sort(byDedupeKey)) {
+    const last = events[events.length - 1];
+    if (last !== undefined && last.dedupeKey === e.dedupeKey && last.time.getTime() === e.time.getTime()) {
       result.duplicates += 1;
       continue;
     }
-    seen.add(key);
     events.push(e);
   }
   if (options.expectDuplicates && events.length > 0) {
@@ -162,11 +167,11 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   // planner can price a (parallel) scan of all of deliveries below 2,000 index lookups, and did
   // in 22 to 114 of 150 batches of the ingest bench, each scan costing more than the batch.
   await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+  // In the events' order, which is key order (ingestEvents sorts them; a part of them split off
+  // by storeIsolatingRefused keeps it). Inserted in key order, two ingesters whose batches share
+  // events that match no delivery (so no ledger row orders them first) cannot each wait for the
+  // other's insert of a shared key, a deadlock that cost both a retry.
   const matched = await matchLedger(trx, events);
-  // Inserted in key order: two ingesters whose batches share events that match no delivery (so
-  // no ledger row orders them first) would otherwise each wait for the other's insert of a
-  // shared key, a deadlock that cost both a retry.
-  matched.sort((a, b) => (a.event.dedupeKey < b.event.dedupeKey ? -1 : a.event.dedupeKey > b.event.dedupeKey ? 1 : a.event.time.getTime() - b.event.time.getTime()));
   const col = (f: (m: Matched) => string | number | null) => sqlArray(matched.map(f));
   // One statement for the batch; the conflict target is the dedupe index (dedupe_key, time), so
   // a replay inserts nothing. Its row count says how many rows are new: when that is all or none
