@@ -46,7 +46,7 @@ export interface SesEvent {
   click: { link: string; linkTags: Record<string, string[]> } | undefined;
   /** A Subscription event whose new preferences opt out (all topics, or the topic we send to). */
   unsubscribeAll: boolean;
-  optedOutTopics: string[];
+  optedOutTopics: readonly string[];
   /** What is worth keeping of the record: the event's own object, or all of an unknown record. */
   payload: Record<string, unknown> | undefined;
 }
@@ -77,6 +77,9 @@ const MAX_ID = 256;
 const SNS_ID = /^[\x21-\x7e]{1,128}$/;
 
 type Json = Record<string, unknown>;
+
+// Shared by every event but Subscription: a batch in flight holds one array less per event.
+const NO_TOPICS: readonly string[] = Object.freeze([]);
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -159,6 +162,8 @@ function cutBytes(s: string, max: number): string {
 
 /** `"Ann" <ann@example.com>` → `ann@example.com`. */
 export function bareAddress(v: string): string {
+  // SES gives most recipients bare: no regular expression for them (0.5 µs of every event).
+  if (!v.includes('<')) return v.trim();
   const m = /<([^<>]+)>\s*$/.exec(v);
   return (m ? m[1]! : v).trim();
 }
@@ -213,7 +218,7 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
       deliveryTag: digits(tag(mail, 'delivery')),
       campaignTag: campaignNumber(tag(mail, 'campaign')),
       recipient: mail ? firstAddress(mail.destination) : undefined,
-      bounce: undefined, click: undefined, unsubscribeAll: false, optedOutTopics: [],
+      bounce: undefined, click: undefined, unsubscribeAll: false, optedOutTopics: NO_TOPICS,
       payload: record,
     };
   }
@@ -231,7 +236,7 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
   let bounce: SesEvent['bounce'];
   let click: SesEvent['click'];
   let unsubscribeAll = false;
-  const optedOutTopics: string[] = [];
+  let optedOutTopics: readonly string[] = NO_TOPICS;
   switch (type) {
     case 'Bounce': {
       const bt = str(sub.bounceType);
@@ -267,9 +272,11 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
       const prefs = isObject(sub.newTopicPreferences) ? sub.newTopicPreferences : {};
       unsubscribeAll = prefs.unsubscribeAll === true;
       if (Array.isArray(prefs.topicSubscriptionStatus)) {
+        const out: string[] = [];
         for (const t of prefs.topicSubscriptionStatus) {
-          if (isObject(t) && t.subscriptionStatus === 'OptOut' && typeof t.topicName === 'string') optedOutTopics.push(t.topicName);
+          if (isObject(t) && t.subscriptionStatus === 'OptOut' && typeof t.topicName === 'string') out.push(t.topicName);
         }
+        optedOutTopics = out;
       }
       break;
     }
