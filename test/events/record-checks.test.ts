@@ -36,6 +36,34 @@ describe('event times', () => {
   });
 });
 
+describe('recipients and opt-outs', () => {
+  const parse = (record: Record<string, unknown>) => {
+    const e = parseSesRecord({ position: 'x', snsMessageId: undefined, record }, NOW);
+    if (isMalformed(e)) throw new Error(e.reason);
+    return e;
+  };
+  const mail = (to: string) => ({ messageId: 'm-1', timestamp: '2026-12-01T08:00:00.000Z', destination: [to] });
+
+  it('takes the address out of a display name, and a bare one as it is', () => {
+    expect(parse({ eventType: 'Send', mail: mail('"Ann Example" <ann@example.com>') }).recipient).toBe('ann@example.com');
+    expect(parse({ eventType: 'Send', mail: mail(' ann@example.com ') }).recipient).toBe('ann@example.com');
+    expect(parse({ eventType: 'Send', mail: mail('Ann <ann@example.com> ') }).recipient).toBe('ann@example.com');
+    const bounce = { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'Bob <bob@example.com>' }], timestamp: '2026-12-01T08:00:01.000Z' };
+    expect(parse({ eventType: 'Bounce', mail: mail('x@example.com'), bounce }).recipient).toBe('bob@example.com');
+  });
+
+  it('gives each Subscription event its own opted-out topics, and every other event none', () => {
+    const sub = (topics: string[]) => parse({
+      eventType: 'Subscription', mail: mail('ann@example.com'),
+      subscription: { timestamp: '2026-12-01T08:00:01.000Z', newTopicPreferences: { topicSubscriptionStatus: topics.map((topicName) => ({ topicName, subscriptionStatus: 'OptOut' })) } },
+    });
+    const a = sub(['news']);
+    const b = sub(['offers', 'news']);
+    expect([a.optedOutTopics, b.optedOutTopics]).toEqual([['news'], ['offers', 'news']]);
+    expect(parse({ eventType: 'Send', mail: mail('ann@example.com') }).optedOutTopics).toEqual([]);
+  });
+});
+
 describe('plain record text', () => {
   it('lets only text that cannot hold an unstorable value skip the walk', () => {
     const record = { eventType: 'Open', mail: { messageId: 'm', tags: { campaign: ['7'] } }, open: { timestamp: '2026-12-01T08:00:05.123Z' } };
