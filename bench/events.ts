@@ -1,7 +1,7 @@
 /**
  * SES events: ingest throughput and its CPU cost against a bare loader, on plain Postgres.
  *
- *   node --import tsx bench/events.ts [--events N] [--rounds N] [--build]
+ *   node --import tsx bench/events.ts [--events N] [--rounds N] [--against DIR] [--build]
  *
  * 1. Seeds campaign 42 with 200,000 sent deliveries in a template database and writes N
  *    (default 1,000,000) SES records as JSON lines (half raw, half in SNS envelopes: Send,
@@ -14,6 +14,9 @@
  *    Printed per run and as medians: events/s, CPU-seconds per 1M events of the process and of
  *    Postgres (all of its processes, from /proc), peak RSS of the process and of the process plus
  *    Postgres (proportional set sizes, so shared buffers count once).
+ *    With --against DIR, a third side in the same rounds: `events ingest` of another built
+ *    checkout (its bin/ and dist/, e.g. a worktree at an older commit), so that a change is
+ *    measured against the code before it under the same load.
  * 2. Re-ingest of the same file into marketer's last database (all duplicates).
  * `marketer stats` on 10M events is bench/stats.ts.
  *
@@ -42,10 +45,10 @@ const SEED_DB = 'bench_events_seed';
 const GOAL_EVENTS_PER_S = 25_000;
 const INGEST_DELIVERIES = 200_000;
 
-interface Args { events: number; rounds: number }
+interface Args { events: number; rounds: number; against: string | undefined }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { events: 1_000_000, rounds: 3 };
+  const args: Args = { events: 1_000_000, rounds: 3, against: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const num = () => {
@@ -56,8 +59,12 @@ function parseArgs(argv: string[]): Args {
     };
     if (a === '--events') args.events = num();
     else if (a === '--rounds') args.rounds = num();
-    else if (a === '--build') continue; // lib.ts builds dist/ whenever a source is newer
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--rounds N])`);
+    else if (a === '--against') {
+      const dir = argv[++i];
+      if (!dir) throw new Error('--against needs the folder of a built checkout');
+      args.against = path.resolve(dir);
+    } else if (a === '--build') continue; // lib.ts builds dist/ whenever a source is newer
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (usage: bench/events.ts [--events N] [--rounds N] [--against DIR])`);
   }
   return args;
 }
@@ -276,17 +283,19 @@ async function main(): Promise<void> {
 
     const envFor = (url: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', NO_COLOR: '1', CI: '1' });
     const perM = (ms: number) => ((ms / 1000) * 1e6) / args.events;
-    const runs: { side: 'marketer' | 'baseline'; m: Measured; load: number }[] = [];
+    type Side = 'marketer' | 'baseline' | 'against';
+    const runs: { side: Side; m: Measured; load: number }[] = [];
+    const sides: Side[] = args.against ? ['marketer', 'baseline', 'against'] : ['marketer', 'baseline'];
     let marketerUrl = '';
     for (let round = 1; round <= args.rounds; round++) {
-      const order = round % 2 === 1 ? (['marketer', 'baseline'] as const) : (['baseline', 'marketer'] as const);
+      const order = round % 2 === 1 ? sides : [...sides].reverse();
       for (const side of order) {
-        const url = await copy(side === 'marketer' ? 'bench_events_marketer' : 'bench_events_baseline');
+        const url = await copy(`bench_events_${side}`);
         if (side === 'marketer') marketerUrl = url;
         const load = loadavg()[0]!;
-        const m = side === 'marketer'
-          ? await measure([...NODE_ARGS, CLI, 'events', 'ingest', file, '--json'], envFor(url), pgPid)
-          : await measure(['-e', BASELINE_SOURCE, file, url], envFor(url), pgPid);
+        const m = side === 'baseline'
+          ? await measure(['-e', BASELINE_SOURCE, file, url], envFor(url), pgPid)
+          : await measure([...NODE_ARGS, side === 'against' ? path.join(args.against!, 'bin', 'marketer.js') : CLI, 'events', 'ingest', file, '--json'], envFor(url), pgPid);
         if (m.code !== 0) throw new Error(`${side} ingest failed: ${m.stderr}`);
         const stored = (JSON.parse(m.stdout) as { ingested: number }).ingested;
         if (stored !== args.events) throw new Error(`${side} stored ${stored} of ${args.events} events`);
@@ -296,7 +305,7 @@ async function main(): Promise<void> {
     }
     const med = (side: string, f: (m: Measured) => number) => median(runs.filter((r) => r.side === side).map((r) => f(r.m)));
     console.log('');
-    for (const side of ['marketer', 'baseline']) {
+    for (const side of sides) {
       const rate = args.events / (med(side, (m) => m.ms) / 1000);
       const cpu = perM(med(side, (m) => m.cpuMs));
       const pgCpu = perM(med(side, (m) => m.pgCpuMs));
@@ -304,6 +313,11 @@ async function main(): Promise<void> {
     }
     const ratio = (med('marketer', (m) => m.cpuMs + m.pgCpuMs)) / (med('baseline', (m) => m.cpuMs + m.pgCpuMs));
     console.log(`marketer / baseline: ${ratio.toFixed(2)}× the CPU (process + Postgres) for the same events`);
+    if (args.against) {
+      const cpu = (side: Side) => med(side, (m) => m.cpuMs + m.pgCpuMs);
+      const rate = (side: Side) => args.events / (med(side, (m) => m.ms) / 1000);
+      console.log(`marketer / ${args.against}: ${(cpu('marketer') / cpu('against')).toFixed(3)}× the CPU, ${(rate('marketer') / rate('against')).toFixed(3)}× the events/s`);
+    }
 
     const again = await measure([CLI, 'events', 'ingest', file, '--json'], envFor(marketerUrl), pgPid);
     const dup = JSON.parse(again.stdout) as Record<string, number>;
