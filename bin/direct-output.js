@@ -5,10 +5,14 @@
 // of such an answer.
 const fs = require('node:fs');
 
-/** Whether standard output is certainly no terminal: a pipe, a file or a socket. */
+/**
+ * Whether standard output is certainly no terminal: a pipe, a file, a socket, or /dev/null (where
+ * hyperfine and most benchmarks send it), the one character device told apart here.
+ */
 function notATerminal() {
   try {
-    return !fs.fstatSync(1).isCharacterDevice();
+    const out = fs.fstatSync(1);
+    return !out.isCharacterDevice() || out.rdev === fs.statSync('/dev/null').rdev;
   } catch {
     return false;
   }
