@@ -35,17 +35,23 @@ const commandName = () => {
   }
   return '';
 };
-// The CLI: dist/cli/cli.cjs, one CommonJS file (scripts/bundle.mjs); a build without that step
-// (tsc alone) runs the same CLI from its ES modules.
+// The CLI as one CommonJS file (scripts/bundle.mjs): for a line that names a command, the CLI
+// with that command alone (dist/cli/command/<name>.cjs), else the whole one (dist/cli/cli.cjs).
+// A build without that step (tsc alone) runs the same CLI from its ES modules.
 const loadCli = () => {
-  const bundled = require('node:path').join(__dirname, '..', 'dist', 'cli', 'cli.cjs');
+  const { existsSync } = require('node:fs');
+  const dir = require('node:path').join(__dirname, '..', 'dist', 'cli');
+  const name = commandName();
+  const own = /^[a-z]+(-[a-z]+)*$/.test(name) ? `${dir}/command/${name}.cjs` : undefined;
+  const bundled = own && existsSync(own) ? own : `${dir}/cli.cjs`;
   // An error inside the bundle (a package it requires missing, say) is reported, not retried.
-  if (!require('node:fs').existsSync(bundled)) return import('../dist/cli/main.js');
+  if (!existsSync(bundled)) return import('../dist/cli/main.js');
   try {
+    const say = process.env.MARKETER_DEBUG === 'startup' ? (line) => process.stderr.write(`${line}\n`) : () => {};
+    say(`cli: ${bundled}`);
     // On a Node without a compile cache of its own, with V8's code of the last run of the
     // same command (bin/code-cache.js).
-    const say = process.env.MARKETER_DEBUG === 'startup' ? (line) => process.stderr.write(`${line}\n`) : () => {};
-    return Promise.resolve(require('./code-cache.js').requireWithCodeCache(bundled, commandName(), process.env, say));
+    return Promise.resolve(require('./code-cache.js').requireWithCodeCache(bundled, name, process.env, say));
   } catch (err) {
     return Promise.reject(err);
   }

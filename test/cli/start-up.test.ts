@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -121,8 +122,11 @@ describe('errors keep their form and exit codes', () => {
 describe('the one-file CLI', () => {
   const cjs = path.join(REPO, 'dist', 'cli', 'cli.cjs');
   const esm = path.join(REPO, 'dist', 'cli', 'main.js');
-  const run = (entry: 'cjs' | 'esm', args: string[], cwd: string) => {
-    const load = entry === 'cjs' ? `Promise.resolve(require(${JSON.stringify(cjs)}))` : `import(${JSON.stringify(pathToFileURL(esm).href)})`;
+  /** The CLI with one command alone, which bin/marketer.js runs for a line that names it. */
+  const own = (command: string) => path.join(REPO, 'dist', 'cli', 'command', `${command}.cjs`);
+  const run = (entry: 'cjs' | 'own' | 'esm', args: string[], cwd: string) => {
+    const file = entry === 'own' ? own(args[0]!) : cjs;
+    const load = entry === 'esm' ? `import(${JSON.stringify(pathToFileURL(esm).href)})` : `Promise.resolve(require(${JSON.stringify(file)}))`;
     const script = `${load}.then((m) => m.main(['node', 'marketer', ...${JSON.stringify(args)}])).then((code) => { process.exitCode = code; })`;
     const r = spawnSync(process.execPath, ['-e', script], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', COLUMNS: '80' }, timeout: 60_000 });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -132,10 +136,34 @@ describe('the one-file CLI', () => {
     const dirs = { cjs: mkdtempSync(path.join(tmpdir(), 'marketer-cjs-')), esm: mkdtempSync(path.join(tmpdir(), 'marketer-esm-')) };
     for (const entry of ['cjs', 'esm'] as const) expect(run(entry, ['init', '.'], dirs[entry]).code).toBe(0);
     expect(readdirSync(dirs.cjs).sort()).toEqual(readdirSync(dirs.esm).sort());
-    for (const args of [['validate'], ['preview', 'campaigns/welcome.yaml', '--sample', '--text'], ['stats', '--tz', 'Nowhere/Else'], ['nonsense']]) {
+    const scaffold = readdirSync(dirs.cjs).sort();
+    for (const args of [['validate'], ['preview', 'campaigns/welcome.yaml', '--sample', '--text'], ['stats', '--tz', 'Nowhere/Else'], ['stats', '--nope'], ['nonsense']]) {
       const [a, b] = [run('cjs', args, dirs.cjs), run('esm', args, dirs.esm)];
       expect({ args, ...a }).toEqual({ args, ...b });
+      if (existsSync(own(args[0]!))) expect({ args, ...run('own', args, dirs.cjs) }).toEqual({ args, ...b });
     }
     expect(run('cjs', ['validate'], dirs.cjs).stdout).toContain('OK campaigns/welcome.yaml');
+    // init, through its own file, makes the same scaffold.
+    const ownInit = mkdtempSync(path.join(tmpdir(), 'marketer-own-'));
+    expect(run('own', ['init', '.'], ownInit).code).toBe(0);
+    expect(readdirSync(ownInit).sort()).toEqual(scaffold);
+  }, 120_000);
+
+  it.runIf(existsSync(cjs))('every command has a file of its own, which bin runs for a line that names it; any other line runs the whole CLI', async () => {
+    const { commandNames } = createRequire(import.meta.url)(cjs) as { commandNames: string[] };
+    expect(commandNames).toEqual(expect.arrayContaining(['init', 'import', 'send', 'stats', 'events', 'db']));
+    for (const name of commandNames) {
+      expect(existsSync(own(name)), name).toBe(true);
+      // It answers for its own command only.
+      expect((createRequire(import.meta.url)(own(name)) as { commandNames: string[] }).commandNames).toEqual([name]);
+    }
+    const cliFile = async (args: string[]) => {
+      const r = await runCli(args, { env: { MARKETER_DEBUG: 'startup', DATABASE_URL: 'postgres://nobody@127.0.0.1:9/none' } });
+      return r.stderr.split('\n').find((l) => l.startsWith('cli: '));
+    };
+    expect(await cliFile(['stats', '--tz', 'Nowhere/Else'])).toBe(`cli: ${own('stats')}`);
+    expect(await cliFile(['-q', 'validate', 'no-such.yaml'])).toBe(`cli: ${own('validate')}`);
+    expect(await cliFile(['stat', '1'])).toBe(`cli: ${cjs}`);
+    expect(await cliFile([])).toBe(`cli: ${cjs}`);
   }, 120_000);
 });
