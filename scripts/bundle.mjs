@@ -7,7 +7,9 @@
  * modules, only slower to start.
  *
  * 1. dist/cli/cli.cjs: the whole CLI (src/cli/main.ts, every command, and the packages they use
- *    but those in CLI_EXTERNAL) as one CommonJS file: what bin/marketer.js runs.
+ *    but those in CLI_EXTERNAL) as one CommonJS file; and dist/cli/command/<name>.cjs, the same
+ *    with one command alone, for each command. bin/marketer.js runs the command's own file for a
+ *    line that names a command, and cli.cjs for any other.
  * 2. dist/cli/quick-help.cjs: the program's definitions with commander and chalk, which answers
  *    `--help` without loading the commands (see src/cli/quick-help.ts).
  * 3. dist/cli/help-snapshot.json, every command's help as data, taken from quick-help.cjs, and
