@@ -196,8 +196,8 @@ function oneCommand(name) {
       b.onLoad({ filter: /[\\/]src[\\/]cli[\\/]commands[\\/]index\.ts$/ }, (args) => {
         const entry = /^\s*\{ name: '([a-z-]+)', load: /;
         const lines = readFileSync(args.path, 'utf8').split('\n');
-        const kept = lines.filter((line) => entry.exec(line)?.[1] !== undefined ? entry.exec(line)[1] === name : true);
-        if (lines.length - kept.length !== lines.filter((line) => entry.test(line)).length - 1) throw new Error(`src/cli/commands/index.ts: no single entry for the command ${name}`);
+        const kept = lines.filter((line) => (entry.exec(line)?.[1] ?? name) === name);
+        if (kept.filter((line) => entry.test(line)).length !== 1) throw new Error(`src/cli/commands/index.ts: no single entry for the command ${name}`);
         return { contents: kept.join('\n'), loader: 'ts' };
       });
     },
