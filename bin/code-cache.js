@@ -1,9 +1,9 @@
 'use strict';
 /**
- * V8's compiled code of dist/cli/cli.cjs, kept between runs on a Node without a compile cache of
- * its own. Node 22.1+ keeps one for every module (module.enableCompileCache, which
- * bin/marketer.js turns on); Node 20 compiles the CLI's 1.1 MB again at every start, and each
- * function a command runs on first call. Here the file is compiled with the code V8 made for the
+ * V8's compiled code of the CLI's file (dist/cli/cli.cjs, or a command's own), kept between runs
+ * on a Node without a compile cache of its own. Node 22.1+ keeps one for every module
+ * (module.enableCompileCache, which bin/marketer.js turns on); Node 20 compiles the file again at
+ * every start (0.4–1.1 MB), and each function a command runs on first call. Here the file is compiled with the code V8 made for the
  * same command last time.
  *
  * Where: `$XDG_CACHE_HOME/marketer/code-cache` (default `~/.cache/…`), or `marketer/` in
@@ -126,7 +126,7 @@ function readSource(file) {
 }
 
 /**
- * Load the CommonJS file `file` (dist/cli/cli.cjs) as require() would, with the code cached for
+ * Load the CommonJS file `file` (dist/cli/cli.cjs, or a command's own file) as require() would, with the code cached for
  * `command`, and return its exports. `say` gets one line on what the cache did.
  */
 function requireWithCodeCache(file, command, env, say) {

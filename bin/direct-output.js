@@ -2,7 +2,7 @@
 // Standard output for the answers bin/marketer.js gives without the CLI (--version, a help page
 // from the snapshot), written straight to file descriptor 1. The first use of process.stdout
 // builds a stream, which loads Node's stream and net modules: about 10 ms, as much as the rest
-// of such an answer.
+// of such an answer. And what a failed write means, with the streams (guardStreams) or without.
 const fs = require('node:fs');
 
 /**
@@ -22,13 +22,13 @@ function notATerminal() {
 exports.columns = () => (notATerminal() ? undefined : process.stdout.columns);
 
 /** One line on standard error for a write to `name` that failed (a full disk), if it can be written. */
-exports.cannotWrite = (name, err) => {
+function cannotWrite(name, err) {
   try {
     fs.writeSync(2, `marketer: cannot write to ${name}: ${err.message}\n`);
   } catch {
     // Nowhere left to say it.
   }
-};
+}
 
 /**
  * A write that failed: a reader that has gone (EPIPE: `marketer --help | head -1`) ends the
@@ -37,8 +37,26 @@ exports.cannotWrite = (name, err) => {
 function failed(err) {
   if (err.code === 'EPIPE') return;
   process.exitCode = 1;
-  exports.cannotWrite('standard output', err);
+  cannotWrite('standard output', err);
 }
+
+/**
+ * For process.stdout and process.stderr, once: a reader that has gone ends the output quietly
+ * (the exit code so far), any other failed write is one line and exit code 1 (set up only where
+ * the streams are used: writeOut does without them).
+ */
+let guarded = false;
+exports.guardStreams = () => {
+  if (guarded) return;
+  guarded = true;
+  for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']]) {
+    stream.on('error', (err) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      cannotWrite(name, err);
+      process.exit(1);
+    });
+  }
+};
 
 /**
  * Write `text` to standard output, all of it, before returning. A non-blocking descriptor that
@@ -51,7 +69,7 @@ exports.writeOut = (text) => {
       rest = rest.subarray(fs.writeSync(1, rest));
     } catch (err) {
       if (err.code !== 'EAGAIN') return failed(err);
-      process.stdout.on('error', failed);
+      exports.guardStreams();
       process.stdout.write(rest);
       return;
     }

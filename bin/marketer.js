@@ -7,20 +7,8 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // A reader that stops early (`marketer --help | head`) closes the pipe: that ends the output,
 // quietly, as for any Unix tool, rather than with an EPIPE stack trace; any other failed write
-// (a full disk) is one line and exit code 1. (Set up only where the streams are used: the
-// answers written by ./direct-output.js do without them.)
-let quiet = false;
-const quietOnClosedPipe = () => {
-  if (quiet) return;
-  quiet = true;
-  for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']]) {
-    stream.on('error', (err) => {
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      require('./direct-output.js').cannotWrite(name, err);
-      process.exit(1);
-    });
-  }
-};
+// (a full disk) is one line and exit code 1 (./direct-output.js, for the streams and without them).
+const guardStreams = () => require('./direct-output.js').guardStreams();
 const args = process.argv.slice(2);
 const version = () => {
   const { readFileSync } = require('node:fs');
@@ -57,7 +45,7 @@ const loadCli = () => {
   }
 };
 const cli = () => {
-  quietOnClosedPipe();
+  guardStreams();
   loadCli().then(({ main }) => main(process.argv)).then(
     (code) => { process.exitCode = code; },
     (err) => { console.error(err); process.exitCode = 1; },
@@ -77,7 +65,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // help; any other line goes to the CLI proper. Neither prints anything when it declines.
     const snapshot = require('node:path').join(__dirname, '..', 'dist', 'cli', 'help-snapshot.json');
     if (!require('../dist/cli/fast-help.cjs').answerFromSnapshot(process.argv, snapshot, require('./direct-output.js'))) {
-      quietOnClosedPipe();
+      guardStreams();
       require('../dist/cli/quick-help.cjs').answerHelp(process.argv, version()).then(
         (answered) => answered || cli(),
         (err) => { console.error(err); process.exitCode = 1; },

@@ -83,16 +83,18 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   try {
     // The first statement meets a server that may be starting up (the embedded one, a restart)
     // and is retried: migrate's first read when it runs (one round trip fewer), else this.
-    if (options.migrate === false) await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
+    if (options.migrate === false) {
+      await withDbRetry(() => pool.query('SELECT 1'), { retries: 4 });
+      return { db, pool, embedded, migration: undefined, close };
+    }
     // marketer_meta is read once for both steps below (one round trip fewer on every command).
-    const opened = options.migrate === false ? undefined : await withDbRetry(async () => {
-      const rows = await readMetaRows(db);
-      return { rows, migration: await migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale, meta: { rows } }) };
+    const { rows, migration } = await withDbRetry(async () => {
+      const read = await readMetaRows(db);
+      return { rows: read, migration: await migrate(db, { force: options.migrate === 'force', readOnly: options.migrate === 'check', timescale: config.timescale, meta: { rows: read } }) };
     });
-    const migration = opened?.migration;
     // A read-only check (plan on a read-only user) neither converts nor records anything. Where
     // the schema ran just now, it may have recorded the address-hash state: read it again.
-    if (opened && options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys, opened.migration.applied ? undefined : opened.rows));
+    if (options.migrate !== 'check') await withDbRetry(() => prepareAddressHashes(db, keys, migration.applied ? undefined : rows));
     return { db, pool, embedded, migration, close };
   } catch (err) {
     await close().catch(() => undefined);
