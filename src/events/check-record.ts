@@ -89,37 +89,32 @@ export function unstorableRecord(record: unknown): string | undefined {
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** The number written in v[from, to) in decimal digits, or -1 if any of them is not a digit. */
+function digitsAt(v: string, from: number, to: number): number {
+  let x = 0;
+  for (let i = from; i < to; i += 1) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    x = x * 10 + d;
+  }
+  return x;
+}
+
 /**
  * The time of `YYYY-MM-DDTHH:MM:SS.sssZ`, the form SES writes, read digit by digit (a regular
  * expression, the Date parser and a calendar check cost more, for every event); undefined for
  * any other form or an out-of-range field, which the general path below then reads or refuses.
+ * The form has one spelling per instant, the one `Date#toISOString` writes.
  */
-function sesTime(v: string): number | undefined {
+export function sesTime(v: string): number | undefined {
   if (v.length !== 24 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58
     || v.charCodeAt(16) !== 58 || v.charCodeAt(19) !== 46 || v.charCodeAt(23) !== 90) return undefined;
-  const num = (from: number, to: number) => {
-    let x = 0;
-    for (let i = from; i < to; i += 1) {
-      const d = v.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) return -1;
-      x = x * 10 + d;
-    }
-    return x;
-  };
-  const y = num(0, 4), mo = num(5, 7), d = num(8, 10), h = num(11, 13), mi = num(14, 16), s = num(17, 19), ms = num(20, 23);
+  const y = digitsAt(v, 0, 4), mo = digitsAt(v, 5, 7), d = digitsAt(v, 8, 10), h = digitsAt(v, 11, 13);
+  const mi = digitsAt(v, 14, 16), s = digitsAt(v, 17, 19), ms = digitsAt(v, 20, 23);
   if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0) return undefined;
   const leap = mo === 2 && (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0));
   if (d > DAYS[mo - 1]! + (leap ? 1 : 0)) return undefined;
   return Date.UTC(y, mo - 1, d, h, mi, s, ms);
-}
-
-/**
- * The text of an event time as `Date#toISOString` writes it, which is how the ingest sends it to
- * Postgres: SES's own text when it is in that form already (the form has one spelling per
- * instant), so that most events skip toISOString (1.2 µs per event of the ingest process).
- */
-export function isoText(raw: unknown, time: Date): string {
-  return typeof raw === 'string' && raw.length === 24 && sesTime(raw) === time.getTime() ? raw : time.toISOString();
 }
 
 // SES timestamps are ISO 8601 in UTC with milliseconds; an offset is accepted too. A bare
@@ -128,10 +123,15 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+
 const EARLIEST = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Whether a time read by sesTime is one parseEventTime accepts: not before 2000, at most a day ahead. */
+export function sesTimeInRange(ms: number, now: number): boolean {
+  return ms >= EARLIEST && ms <= now + DAY_MS;
+}
+
 /** An event time, or the reason it is not one: not ISO 8601, before 2000, or over a day ahead. */
 export function parseEventTime(v: unknown, now: number): Date | string {
   const fast = typeof v === 'string' ? sesTime(v) : undefined;
-  if (fast !== undefined && fast >= EARLIEST && fast <= now + DAY_MS) return new Date(fast);
+  if (fast !== undefined && sesTimeInRange(fast, now)) return new Date(fast);
   if (typeof v !== 'string' || !ISO_TIME.test(v)) return `timestamp ${JSON.stringify(v)?.slice(0, 40) ?? 'missing'} is not an ISO 8601 time`;
   const d = new Date(v);
   const ms = d.getTime();

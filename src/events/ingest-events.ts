@@ -63,9 +63,11 @@ type Trx = Transaction<Database>;
 // Pacific/Chatham +13:45), so hourly timelines in any viewer's zone come out exact.
 const BUCKET_MS = 15 * 60 * 1000;
 
+const BOUNCE_KINDS: Record<string, string> = { Permanent: 'Bounce:Permanent', Transient: 'Bounce:Transient', Undetermined: 'Bounce:Undetermined' };
+
 /** The rollup kind of an event: its type, bounces split by bounce type. */
 export function rollupKind(e: SesEvent): string {
-  return e.bounce ? `Bounce:${e.bounce.type}` : e.type;
+  return e.bounce ? (BOUNCE_KINDS[e.bounce.type] ?? `Bounce:${e.bounce.type}`) : e.type;
 }
 
 /**
@@ -228,17 +230,27 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
 
 /** The batch's events per campaign, kind and 15-minute bucket. */
 function eventCounts(events: Matched[]): EventCount[] {
-  const counts = new Map<string, EventCount>();
+  // Campaign, then kind, then bucket: no key built per event.
+  const counts = new Map<number, Map<string, Map<number, EventCount>>>();
+  const out: EventCount[] = [];
   for (const m of events) {
-    if (m.campaignId === undefined) continue;
+    const campaign = m.campaignId;
+    if (campaign === undefined) continue;
+    let byKind = counts.get(campaign);
+    if (!byKind) counts.set(campaign, (byKind = new Map()));
     const kind = rollupKind(m.event);
+    let byBucket = byKind.get(kind);
+    if (!byBucket) byKind.set(kind, (byBucket = new Map()));
     const bucket = Math.floor(m.event.time.getTime() / BUCKET_MS) * BUCKET_MS;
-    const key = `${m.campaignId}\u0000${kind}\u0000${bucket}`;
-    const entry = counts.get(key);
+    const entry = byBucket.get(bucket);
     if (entry) entry.events += 1;
-    else counts.set(key, { campaign: m.campaignId, kind, bucket, events: 1 });
+    else {
+      const added = { campaign, kind, bucket, events: 1 };
+      byBucket.set(bucket, added);
+      out.push(added);
+    }
   }
-  return [...counts.values()];
+  return out;
 }
 
 /**

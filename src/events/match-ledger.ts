@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, DeliveryStatus } from '../db/types.js';
 import type { SesEvent } from './parse-ses-event.js';
+import { sqlArray } from './sql-array.js';
 
 /** A ledger row as of its row lock: exact until the transaction ends. */
 export interface LedgerRow {
@@ -73,10 +74,10 @@ export async function matchLedger(trx: Transaction<Database>, events: SesEvent[]
 // numeric order, not in the order of the text.
 async function lockRows(trx: Transaction<Database>, ids: string[], messageIds: string[]): Promise<LedgerRow[]> {
   const where = messageIds.length === 0
-    ? sql`id = ANY(${ids}::bigint[])`
+    ? sql`id = ANY(${sqlArray(ids)}::bigint[])`
     : ids.length === 0
-      ? sql`message_id = ANY(${messageIds}::text[])`
-      : sql`(id = ANY(${ids}::bigint[]) OR message_id = ANY(${messageIds}::text[]))`;
+      ? sql`message_id = ANY(${sqlArray(messageIds)}::text[])`
+      : sql`(id = ANY(${sqlArray(ids)}::bigint[]) OR message_id = ANY(${sqlArray(messageIds)}::text[]))`;
   const r = await sql<LedgerRow>`/* prepared */ SELECT ${COLUMNS} FROM deliveries WHERE ${where} ORDER BY deliveries.id FOR UPDATE`.execute(trx);
   return r.rows;
 }

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { isoText, parseEventTime, unstorableRecord } from './check-record.js';
+import { parseEventTime, sesTime, sesTimeInRange, unstorableRecord } from './check-record.js';
 
 /**
  * SES event records, typed at the edge. Two record formats reach us:
@@ -148,8 +148,11 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
 function eventTime(own: unknown, mailTime: unknown, now: number): { time: Date; iso: string } | string {
   const raw = own !== undefined ? own : mailTime;
   if (raw === undefined) return 'no timestamp';
+  // SES's own form, read once: its text is already what toISOString would write.
+  const fast = typeof raw === 'string' ? sesTime(raw) : undefined;
+  if (fast !== undefined && sesTimeInRange(fast, now)) return { time: new Date(fast), iso: raw as string };
   const time = parseEventTime(raw, now);
-  return typeof time === 'string' ? time : { time, iso: isoText(raw, time) };
+  return typeof time === 'string' ? time : { time, iso: time.toISOString() };
 }
 
 /** At most `max` UTF-8 bytes of `s`, cut on a character boundary. */

@@ -8,22 +8,22 @@ import { sqlArray } from './sql-array.js';
 const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
 type First = (typeof FIRSTS)[number];
 
-const FIRST_OF_TYPE: Record<string, First | undefined> = {
-  Delivery: 'delivered',
-  Open: 'opened',
-  Click: 'clicked',
-  Bounce: 'bounced',
-  Complaint: 'complained',
-};
-
+/**
+ * A delivery the batch touches. The earliest event of each kind in the batch (its time, and
+ * that time's ISO text to send) is a field of its own, so that every change has one shape.
+ */
 interface DeliveryChange {
   row: LedgerRow;
-  /** The earliest event of each kind in the batch (its time, and that time's ISO text to send). */
-  at: Partial<Record<First, SesEvent>>;
-  settle?: 'sent' | 'failed';
-  sentAt?: SesEvent;
-  messageId?: string | undefined;
-  error?: string;
+  delivered: SesEvent | undefined;
+  opened: SesEvent | undefined;
+  clicked: SesEvent | undefined;
+  bounced: SesEvent | undefined;
+  complained: SesEvent | undefined;
+  unsubscribed: SesEvent | undefined;
+  settle: 'sent' | 'failed' | undefined;
+  sentAt: SesEvent | undefined;
+  messageId: string | undefined;
+  error: string | undefined;
 }
 
 const earliest = (a: SesEvent | undefined, b: SesEvent) => (a === undefined || b.time < a.time ? b : a);
@@ -34,6 +34,18 @@ const earliest = (a: SesEvent | undefined, b: SesEvent) => (a === undefined || b
  * LEAST and its WHERE decide, exactly.
  */
 const moves = (stored: Date | null, at: SesEvent | undefined) => at !== undefined && (stored === null || at.time.getTime() <= stored.getTime());
+
+const bit = (stored: Date | null, at: SesEvent | undefined, i: number) => (moves(stored, at) ? (stored === null ? 0b1000001 : 1) << i : 0);
+
+/**
+ * Which first-event columns the batch moves, as bits in FIRSTS order: bit i when it moves
+ * column i, and bit 6 + i as well when that column was NULL until now (a first, counted).
+ */
+function movedColumns(c: DeliveryChange): number {
+  const d = c.row;
+  return bit(d.delivered_at, c.delivered, 0) | bit(d.opened_at, c.opened, 1) | bit(d.clicked_at, c.clicked, 2)
+    | bit(d.bounced_at, c.bounced, 3) | bit(d.complained_at, c.complained, 4) | bit(d.unsubscribed_at, c.unsubscribed, 5);
+}
 
 /**
  * First-event timestamps (the earliest wins, whatever the arrival order), the per-wave counts
@@ -53,43 +65,53 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
     if (!m.delivery || !m.event.known) continue;
     const e = m.event;
     let c = changes.get(m.delivery.id);
-    if (!c) changes.set(m.delivery.id, (c = { row: m.delivery, at: {} }));
-    const first = FIRST_OF_TYPE[e.type];
-    if (first) c.at[first] = earliest(c.at[first], e);
-    if (unsubscribes(e, topic)) c.at.unsubscribed = earliest(c.at.unsubscribed, e);
+    if (!c) {
+      c = { row: m.delivery, delivered: undefined, opened: undefined, clicked: undefined, bounced: undefined, complained: undefined, unsubscribed: undefined,
+        settle: undefined, sentAt: undefined, messageId: undefined, error: undefined };
+      changes.set(m.delivery.id, c);
+    }
+    switch (e.type) {
+      case 'Delivery': c.delivered = earliest(c.delivered, e); break;
+      case 'Open': c.opened = earliest(c.opened, e); break;
+      case 'Click': c.clicked = earliest(c.clicked, e); break;
+      case 'Bounce': c.bounced = earliest(c.bounced, e); break;
+      case 'Complaint': c.complained = earliest(c.complained, e); break;
+      case 'Send': c.sentAt = earliest(c.sentAt, e); break;
+      default: if (unsubscribes(e, topic)) c.unsubscribed = earliest(c.unsubscribed, e);
+    }
     if (m.delivery.status === 'unknown' && c.settle === undefined) {
       if (e.type === 'Reject' || e.type === 'Rendering Failure') {
         c.settle = 'failed';
         c.error = e.type === 'Reject' ? `SES rejected the message: ${String(e.payload?.reason ?? 'no reason given')}` : `SES rendering failure: ${String(e.payload?.errorMessage ?? '')}`;
       } else {
         c.settle = 'sent';
-        c.sentAt = e;
+        c.sentAt ??= e;
       }
       settled += 1;
     }
-    if (e.type === 'Send') c.sentAt = earliest(c.sentAt, e);
-    c.messageId = e.messageId;
+    // Only a row without one takes the message id (COALESCE below): the others send none.
+    if (m.delivery.message_id === null) c.messageId = e.messageId;
   }
   if (changes.size === 0) return { settled, waves: [] };
 
   const list: DeliveryChange[] = [];
-  const waves = new Map<string, WaveFirsts>();
+  // Campaign, then zone: no key built per delivery.
+  const waves = new Map<number, Map<string, WaveFirsts>>();
+  const waveList: WaveFirsts[] = [];
   for (const c of changes.values()) {
     const d = c.row;
-    const stored: Record<First, Date | null> = {
-      delivered: d.delivered_at, opened: d.opened_at, clicked: d.clicked_at, bounced: d.bounced_at, complained: d.complained_at, unsubscribed: d.unsubscribed_at,
-    };
-    let changed = c.settle !== undefined || (d.message_id === null && c.messageId !== undefined);
-    for (const f of FIRSTS) {
-      if (!moves(stored[f], c.at[f])) continue;
-      changed = true;
-      if (stored[f] !== null) continue;
-      const key = `${d.campaign_id}\u0000${d.timezone}`;
-      let w = waves.get(key);
-      if (!w) waves.set(key, (w = { campaign: d.campaign_id, timezone: d.timezone, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 }));
-      w[f] += 1;
+    const moved = movedColumns(c);
+    if (moved === 0 && c.settle === undefined && c.messageId === undefined) continue;
+    list.push(c);
+    if (moved >> 6 === 0) continue;
+    let zones = waves.get(d.campaign_id);
+    if (!zones) waves.set(d.campaign_id, (zones = new Map()));
+    let w = zones.get(d.timezone);
+    if (!w) {
+      zones.set(d.timezone, (w = { campaign: d.campaign_id, timezone: d.timezone, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 }));
+      waveList.push(w);
     }
-    if (changed) list.push(c);
+    for (let i = 0; i < FIRSTS.length; i += 1) if (moved & (64 << i)) w[FIRSTS[i]!] += 1;
   }
 
   if (list.length > 0) {
@@ -110,8 +132,8 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
         message_id = COALESCE(d.message_id, u.message_id)
       FROM unnest(
         ${sqlArray(list.map((c) => c.row.id))}::bigint[],
-        ${ts((c) => c.at.delivered)}::timestamptz[], ${ts((c) => c.at.opened)}::timestamptz[], ${ts((c) => c.at.clicked)}::timestamptz[],
-        ${ts((c) => c.at.bounced)}::timestamptz[], ${ts((c) => c.at.complained)}::timestamptz[], ${ts((c) => c.at.unsubscribed)}::timestamptz[],
+        ${ts((c) => c.delivered)}::timestamptz[], ${ts((c) => c.opened)}::timestamptz[], ${ts((c) => c.clicked)}::timestamptz[],
+        ${ts((c) => c.bounced)}::timestamptz[], ${ts((c) => c.complained)}::timestamptz[], ${ts((c) => c.unsubscribed)}::timestamptz[],
         ${sqlArray(list.map((c) => c.settle ?? null))}::text[], ${ts((c) => c.sentAt)}::timestamptz[],
         ${sqlArray(list.map((c) => c.messageId ?? null))}::text[], ${sqlArray(list.map((c) => c.error ?? null))}::text[]
       ) AS u(id, delivered, opened, clicked, bounced, complained, unsubscribed, settle, sent, message_id, error)
@@ -123,5 +145,5 @@ export async function updateDeliveries(trx: Transaction<Database>, events: Match
         OR (d.status = 'unknown' AND u.settle IS NOT NULL) OR (d.message_id IS NULL AND u.message_id IS NOT NULL))`.execute(trx);
   }
 
-  return { settled, waves: [...waves.values()] };
+  return { settled, waves: waveList };
 }
