@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/types.js';
-import { sqlArray } from './sql-array.js';
+import { sqlArray } from '../db/sql-array.js';
 
 /** Events per campaign, kind (the type; bounces split by type) and 15-minute bucket. */
 export interface EventCount {

@@ -6,7 +6,7 @@ import { applyAddressOutcomes, type AddressOutcome } from '../subscribers/suppre
 import { matchLedger, type Matched } from './match-ledger.js';
 import { isMalformed, parseSesRecord, unsubscribes, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
 import { addRollups, type EventCount, type LinkCount } from './add-rollups.js';
-import { sqlArray } from './sql-array.js';
+import { sqlArray } from '../db/sql-array.js';
 import { updateDeliveries } from './update-deliveries.js';
 
 export interface IngestOptions {

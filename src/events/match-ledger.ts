@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, DeliveryStatus } from '../db/types.js';
 import type { SesEvent } from './parse-ses-event.js';
-import { sqlArray } from './sql-array.js';
+import { sqlArray } from '../db/sql-array.js';
 
 /** A ledger row as of its row lock: exact until the transaction ends. */
 export interface LedgerRow {
@@ -47,12 +47,23 @@ export async function matchLedger(trx: Transaction<Database>, events: SesEvent[]
     else if (e.messageId) untagged.add(e.messageId);
   }
   const byId = new Map<string, LedgerRow>();
-  const byMessage = new Map<string, LedgerRow>();
+  const locked: LedgerRow[] = [];
+  // By message id: built only when an event is matched that way (untagged, or a tag that
+  // disagrees), which a batch of marketer's own tagged mail never needs.
+  let byMessage: Map<string, LedgerRow> | undefined;
+  const messageIndex = () => {
+    if (!byMessage) {
+      byMessage = new Map();
+      for (const r of locked) if (r.message_id) byMessage.set(r.message_id, r);
+    }
+    return byMessage;
+  };
   const keep = (rows: LedgerRow[]) => {
     for (const r of rows) {
       byId.set(r.id, r);
-      if (r.message_id) byMessage.set(r.message_id, r);
+      locked.push(r);
     }
+    byMessage = undefined;
   };
   if (ids.size > 0 || untagged.size > 0) keep(await lockRows(trx, [...ids], [...untagged]));
 
@@ -60,12 +71,12 @@ export async function matchLedger(trx: Transaction<Database>, events: SesEvent[]
     d !== undefined && (d.message_id === null || d.message_id === e.messageId) && (e.campaignTag === undefined || e.campaignTag === d.campaign_id);
   const tagged = (e: SesEvent) => (e.deliveryTag ? byId.get(e.deliveryTag) : undefined);
   const more = new Set<string>();
-  for (const e of events) if (e.deliveryTag && e.messageId && !agrees(e, tagged(e)) && !byMessage.has(e.messageId)) more.add(e.messageId);
+  for (const e of events) if (e.deliveryTag && e.messageId && !agrees(e, tagged(e)) && !messageIndex().has(e.messageId)) more.add(e.messageId);
   if (more.size > 0) keep(await lockRows(trx, [], [...more]));
 
   return events.map((event) => {
     const t = tagged(event);
-    const delivery = agrees(event, t) ? t : event.messageId ? byMessage.get(event.messageId) : undefined;
+    const delivery = agrees(event, t) ? t : event.messageId ? messageIndex().get(event.messageId) : undefined;
     return { event, delivery, campaignId: delivery?.campaign_id ?? event.campaignTag };
   });
 }

@@ -3,7 +3,7 @@ import type { Database } from '../db/types.js';
 import type { WaveFirsts } from './add-rollups.js';
 import type { LedgerRow, Matched } from './match-ledger.js';
 import { unsubscribes, type SesEvent } from './parse-ses-event.js';
-import { sqlArray } from './sql-array.js';
+import { sqlArray } from '../db/sql-array.js';
 
 const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
 type First = (typeof FIRSTS)[number];

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, SubscriberStatus } from '../db/types.js';
+import { sqlArray } from '../db/sql-array.js';
 
 /**
  * What a bounce, a complaint or an unsubscribe does, in one place: mark the subscriber, add a
@@ -50,9 +51,9 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
   const ids = [...new Set(requests.flatMap((r) => (r.subscriberId ? [r.subscriberId] : [])))];
   const emails = [...new Set(requests.flatMap((r) => (!r.subscriberId && r.email ? [r.email.toLowerCase()] : [])))];
   const found = await sql<{ id: string; email: string }>`/* prepared */
-    SELECT id::text AS id, email FROM subscribers WHERE id = ANY(${ids}::bigint[])
+    SELECT id::text AS id, email FROM subscribers WHERE id = ANY(${sqlArray(ids)}::bigint[])
     UNION
-    SELECT id::text, email FROM subscribers WHERE lower(email) = ANY(${emails}::text[])`.execute(db);
+    SELECT id::text, email FROM subscribers WHERE lower(email) = ANY(${sqlArray(emails)}::text[])`.execute(db);
   const byId = new Map(found.rows.map((r) => [r.id, r.email]));
   const byEmail = new Map(found.rows.map((r) => [r.email.toLowerCase(), r.id]));
 
@@ -71,7 +72,7 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
     const inserted = await sql`/* prepared */
       INSERT INTO suppressions (email_hash, reason, detail)
       SELECT marketer_address_hash(e), r, d
-      FROM unnest(${list.map(([e]) => e)}::text[], ${list.map(([, v]) => v.reason)}::text[], ${list.map(([, v]) => v.detail)}::text[]) AS u(e, r, d)
+      FROM unnest(${sqlArray(list.map(([e]) => e))}::text[], ${sqlArray(list.map(([, v]) => v.reason))}::text[], ${sqlArray(list.map(([, v]) => v.detail))}::text[]) AS u(e, r, d)
       ON CONFLICT (email_hash) DO NOTHING`.execute(db);
     result.suppressions = Number(inserted.numAffectedRows ?? 0);
   }
@@ -79,12 +80,12 @@ export async function suppress(db: Db, requests: SuppressionRequest[]): Promise<
     const list = [...subscribers].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
     const updated = await sql`/* prepared */
       UPDATE subscribers s SET status = u.st, updated_at = now()
-      FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, r]) => STATUS[r])}::text[]) AS u(id, st)
+      FROM unnest(${sqlArray(list.map(([id]) => id))}::bigint[], ${sqlArray(list.map(([, r]) => STATUS[r]))}::text[]) AS u(id, st)
       WHERE s.id = u.id AND s.status = 'active'`.execute(db);
     result.subscribers = Number(updated.numAffectedRows ?? 0);
     const skipped = await sql`/* prepared */
       UPDATE deliveries SET status = 'skipped', error = 'suppressed'
-      WHERE subscriber_id = ANY(${list.map(([id]) => id)}::bigint[]) AND status = 'queued'`.execute(db);
+      WHERE subscriber_id = ANY(${sqlArray(list.map(([id]) => id))}::bigint[]) AND status = 'queued'`.execute(db);
     result.skippedDeliveries = Number(skipped.numAffectedRows ?? 0);
   }
   return result;
@@ -130,7 +131,7 @@ export async function applyAddressOutcomes(db: Db, outcomes: AddressOutcome[], o
     const counted = await sql<{ id: string; soft_bounces: number }>`/* prepared */
       UPDATE subscribers s
       SET soft_bounces = CASE WHEN u.reset THEN u.add ELSE s.soft_bounces + u.add END
-      FROM unnest(${list.map(([id]) => id)}::bigint[], ${list.map(([, v]) => v.reset)}::boolean[], ${list.map(([, v]) => v.add)}::int[]) AS u(id, reset, add)
+      FROM unnest(${sqlArray(list.map(([id]) => id))}::bigint[], ${sqlArray(list.map(([, v]) => String(v.reset)))}::boolean[], ${sqlArray(list.map(([, v]) => v.add))}::int[]) AS u(id, reset, add)
       -- A delivery to someone with no bounces on record changes nothing: skip the write.
       WHERE s.id = u.id AND (u.add > 0 OR s.soft_bounces <> 0)
       RETURNING s.id::text AS id, s.soft_bounces`.execute(db);
