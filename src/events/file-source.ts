@@ -10,11 +10,19 @@ export interface RecordBatch {
   malformed: Malformed[];
 }
 
+export interface ReadOptions {
+  /** Events per batch (default 2,000). */
+  batchSize?: number | undefined;
+  /** Keep each event's payload (config events_payload: full); see parseSesRecord. */
+  keepPayload?: boolean | undefined;
+}
+
 // Records are parsed as they are read, so a batch in flight holds compact events rather than
 // whole SES records (headers and all): less for the garbage collector to copy.
-function add(batch: RecordBatch, records: RecordInput[], malformed: Malformed[]): void {
+function add(batch: RecordBatch, records: RecordInput[], malformed: Malformed[], keepPayload: boolean): void {
+  const now = Date.now();
   for (const r of records) {
-    const parsed = parseSesRecord(r);
+    const parsed = parseSesRecord(r, now, keepPayload);
     if (isMalformed(parsed)) batch.malformed.push(parsed);
     else batch.events.push(parsed);
   }
@@ -33,7 +41,9 @@ const MAX_DOCUMENT_CHARS = 128 * 1024 * 1024;
  * that line: when the first line is not JSON and the whole input is not one document either,
  * every line is still read on its own (`{oops` then three good lines stores three).
  */
-export async function* readRecordStream(stream: Readable, name: string, batchSize = 2000): AsyncGenerator<RecordBatch> {
+export async function* readRecordStream(stream: Readable, name: string, options: ReadOptions = {}): AsyncGenerator<RecordBatch> {
+  const batchSize = options.batchSize ?? 2000;
+  const keepPayload = options.keepPayload ?? true;
   let batch: RecordBatch = { events: [], malformed: [] };
   let lineNo = 0;
   let firstContent: number | undefined;
@@ -54,7 +64,7 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
     }
     const { records, malformed } = unwrapRecords(value, `${name}:${no}`);
     if (plainRecordText(text)) for (const r of records) r.plain = true;
-    add(batch, records, malformed);
+    add(batch, records, malformed, keepPayload);
     return batch.events.length >= batchSize;
   }
   function* readHeld(lines: string[]): Generator<RecordBatch> {
@@ -108,7 +118,7 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
       const { records, malformed } = unwrapRecords(value, name);
       for (let i = 0; i < records.length; i += batchSize) {
         const b: RecordBatch = { events: [], malformed: [] };
-        add(b, records.slice(i, i + batchSize), i === 0 ? malformed : []);
+        add(b, records.slice(i, i + batchSize), i === 0 ? malformed : [], keepPayload);
         yield b;
       }
       if (records.length === 0) yield { events: [], malformed };
@@ -126,8 +136,9 @@ export async function* readRecordStream(stream: Readable, name: string, batchSiz
  * Open a file (or stdin for `-`) as record batches. `onRead` hears, before each batch, how many
  * bytes of the file were read and its size (undefined for stdin), for a share-done figure.
  */
-export function readRecordFile(file: string, stdin: Readable, batchSize?: number, onRead?: (bytesRead: number, size: number | undefined) => void): AsyncGenerator<RecordBatch> {
-  if (file === '-') return readRecordStream(stdin, 'stdin', batchSize);
+export function readRecordFile(file: string, stdin: Readable, options: ReadOptions & { onRead?: (bytesRead: number, size: number | undefined) => void } = {}): AsyncGenerator<RecordBatch> {
+  const { onRead } = options;
+  if (file === '-') return readRecordStream(stdin, 'stdin', options);
   const stream = createReadStream(file);
   let size: number | undefined;
   stream.once('open', (fd: number) => {
@@ -141,7 +152,7 @@ export function readRecordFile(file: string, stdin: Readable, batchSize?: number
   });
   return (async function* () {
     await opened;
-    for await (const batch of readRecordStream(stream, file, batchSize)) {
+    for await (const batch of readRecordStream(stream, file, options)) {
       onRead?.(stream.bytesRead, size);
       yield batch;
     }

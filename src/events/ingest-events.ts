@@ -76,20 +76,21 @@ export function rollupKind(e: SesEvent): string {
  * A malformed record is reported and skipped; the rest are stored.
  */
 export async function ingestRecords(db: Db, inputs: RecordInput[], options: IngestOptions): Promise<IngestResult> {
-  return ingestEvents(db, parseRecords(inputs), options);
+  return ingestEvents(db, parseRecords(inputs, options.keepPayload === true), options);
 }
 
 /** Dedupe key, then time: the order of the events insert. */
 function byDedupeKey(a: SesEvent, b: SesEvent): number {
-  return a.dedupeKey < b.dedupeKey ? -1 : a.dedupeKey > b.dedupeKey ? 1 : a.time.getTime() - b.time.getTime();
+  return a.dedupeKey < b.dedupeKey ? -1 : a.dedupeKey > b.dedupeKey ? 1 : a.timeMs - b.timeMs;
 }
 
 /** Parse records into events, keeping the malformed ones with their positions. */
-export function parseRecords(inputs: RecordInput[]): { events: SesEvent[]; malformed: Malformed[] } {
+export function parseRecords(inputs: RecordInput[], keepPayload = true): { events: SesEvent[]; malformed: Malformed[] } {
   const events: SesEvent[] = [];
   const malformed: Malformed[] = [];
+  const now = Date.now();
   for (const input of inputs) {
-    const parsed = parseSesRecord(input);
+    const parsed = parseSesRecord(input, now, keepPayload);
     if (isMalformed(parsed)) malformed.push(parsed);
     else events.push(parsed);
   }
@@ -106,7 +107,7 @@ export async function ingestEvents(db: Db, parsed: { events: SesEvent[]; malform
   let events: SesEvent[] = [];
   for (const e of parsed.events.slice().sort(byDedupeKey)) {
     const last = events[events.length - 1];
-    if (last !== undefined && last.dedupeKey === e.dedupeKey && last.time.getTime() === e.time.getTime()) {
+    if (last !== undefined && last.dedupeKey === e.dedupeKey && last.timeMs === e.timeMs) {
       result.duplicates += 1;
       continue;
     }
@@ -202,7 +203,7 @@ async function storeAndApply(trx: Trx, events: SesEvent[], options: IngestOption
   const now = n === matched.length ? matched.slice() : n === 0 ? [] : await insertedHere(trx, matched);
   const applied: Applied = { ingested: now.length, unmatched: 0, unknown: 0, settled: 0, suppressed: 0 };
   if (now.length === 0) return applied;
-  now.sort((a, b) => a.event.time.getTime() - b.event.time.getTime());
+  now.sort((a, b) => a.event.timeMs - b.event.timeMs);
 
   for (const m of now) {
     if (!m.event.known) applied.unknown += 1;
@@ -241,7 +242,7 @@ function eventCounts(events: Matched[]): EventCount[] {
     const kind = rollupKind(m.event);
     let byBucket = byKind.get(kind);
     if (!byBucket) byKind.set(kind, (byBucket = new Map()));
-    const bucket = Math.floor(m.event.time.getTime() / BUCKET_MS) * BUCKET_MS;
+    const bucket = Math.floor(m.event.timeMs / BUCKET_MS) * BUCKET_MS;
     const entry = byBucket.get(bucket);
     if (entry) entry.events += 1;
     else {

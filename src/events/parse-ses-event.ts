@@ -29,9 +29,9 @@ export interface SesEvent {
   /** The SES name (`Rendering Failure` keeps its space), or an unknown type's own name. */
   type: string;
   known: boolean;
-  /** The event's own time (not the send time, not the ingest time). */
-  time: Date;
-  /** `time.toISOString()`, without the call where SES wrote it that way. */
+  /** The event's own time (not the send time, not the ingest time), in epoch milliseconds. */
+  timeMs: number;
+  /** The time as `Date#toISOString` writes it (SES's own text where it wrote it that way). */
   iso: string;
   /** `sns:<MessageId>` when an envelope gave one, else `sha256:<hash of the record>`. */
   dedupeKey: string;
@@ -43,11 +43,15 @@ export interface SesEvent {
   /** The address this event is about, as SES reported it (bounced/complained/destination). */
   recipient: string | undefined;
   bounce: { type: BounceType; subType: string } | undefined;
-  click: { link: string; linkTags: Record<string, string[]> } | undefined;
+  click: { link: string } | undefined;
   /** A Subscription event whose new preferences opt out (all topics, or the topic we send to). */
   unsubscribeAll: boolean;
   optedOutTopics: readonly string[];
-  /** What is worth keeping of the record: the event's own object, or all of an unknown record. */
+  /**
+   * What is worth keeping of the record: the event's own object, or all of an unknown record.
+   * Parsed without `keepPayload`, only what the ingest reads itself (a Reject's reason, a
+   * Rendering Failure's message).
+   */
   payload: Record<string, unknown> | undefined;
 }
 
@@ -145,14 +149,14 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
 }
 
 /** The event's own timestamp, else the mail's; a present but bad one is not skipped over. */
-function eventTime(own: unknown, mailTime: unknown, now: number): { time: Date; iso: string } | string {
+function eventTime(own: unknown, mailTime: unknown, now: number): { timeMs: number; iso: string } | string {
   const raw = own !== undefined ? own : mailTime;
   if (raw === undefined) return 'no timestamp';
   // SES's own form, read once: its text is already what toISOString would write.
   const fast = typeof raw === 'string' ? sesTime(raw) : undefined;
-  if (fast !== undefined && sesTimeInRange(fast, now)) return { time: new Date(fast), iso: raw as string };
+  if (fast !== undefined && sesTimeInRange(fast, now)) return { timeMs: fast, iso: raw as string };
   const time = parseEventTime(raw, now);
-  return typeof time === 'string' ? time : { time, iso: time.toISOString() };
+  return typeof time === 'string' ? time : { timeMs: time.getTime(), iso: time.toISOString() };
 }
 
 /** At most `max` UTF-8 bytes of `s`, cut on a character boundary. */
@@ -193,8 +197,12 @@ export function recordHash(record: unknown): string {
   return hash('sha256', JSON.stringify(record), 'hex');
 }
 
-/** One record into a typed event, or the reason it cannot be one. */
-export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent | Malformed {
+/**
+ * One record into a typed event, or the reason it cannot be one. `keepPayload: false` (the
+ * ingest without `events_payload: full`) keeps only the payload the ingest reads itself, so that
+ * a batch waiting for the database holds less.
+ */
+export function parseSesRecord(input: RecordInput, now = Date.now(), keepPayload = true): SesEvent | Malformed {
   const { record, position } = input;
   const bad = (reason: string): Malformed => ({ position, reason });
   if (!isObject(record)) return bad('not a JSON object');
@@ -216,13 +224,13 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
     const at = eventTime(isObject(sub) ? sub.timestamp : undefined, mail?.timestamp, now);
     if (typeof at === 'string') return bad(`event type "${type}": ${at}`);
     return {
-      type, known: false, time: at.time, iso: at.iso, dedupeKey,
+      type, known: false, timeMs: at.timeMs, iso: at.iso, dedupeKey,
       messageId: str(mail?.messageId),
       deliveryTag: digits(tag(mail, 'delivery')),
       campaignTag: campaignNumber(tag(mail, 'campaign')),
       recipient: mail ? firstAddress(mail.destination) : undefined,
       bounce: undefined, click: undefined, unsubscribeAll: false, optedOutTopics: NO_TOPICS,
-      payload: record,
+      payload: keepPayload ? record : undefined,
     };
   }
 
@@ -262,13 +270,7 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
     case 'Click': {
       const link = str(sub.link);
       if (!link) return bad('Click record has no click.link');
-      const linkTags: Record<string, string[]> = {};
-      if (isObject(sub.linkTags)) {
-        for (const [k, v] of Object.entries(sub.linkTags)) {
-          if (Array.isArray(v)) linkTags[k] = v.filter((x): x is string => typeof x === 'string');
-        }
-      }
-      click = { link: cutBytes(link, MAX_LINK), linkTags };
+      click = { link: cutBytes(link, MAX_LINK) };
       break;
     }
     case 'Subscription': {
@@ -287,12 +289,12 @@ export function parseSesRecord(input: RecordInput, now = Date.now()): SesEvent |
       break;
   }
   return {
-    type, known: true, time: at.time, iso: at.iso, dedupeKey, messageId,
+    type, known: true, timeMs: at.timeMs, iso: at.iso, dedupeKey, messageId,
     deliveryTag: digits(tag(mail, 'delivery')),
     campaignTag: campaignNumber(tag(mail, 'campaign')),
     recipient,
     bounce, click, unsubscribeAll, optedOutTopics,
-    payload: keptPayload(type, sub),
+    payload: keepPayload || type === 'Reject' || type === 'Rendering Failure' ? keptPayload(type, sub) : undefined,
   };
 }
 

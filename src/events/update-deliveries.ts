@@ -26,14 +26,14 @@ interface DeliveryChange {
   error: string | undefined;
 }
 
-const earliest = (a: SesEvent | undefined, b: SesEvent) => (a === undefined || b.time < a.time ? b : a);
+const earliest = (a: SesEvent | undefined, b: SesEvent) => (a === undefined || b.timeMs < a.timeMs ? b : a);
 
 /**
  * Would `at` move the column `stored`? Earliest wins. A stored time may carry microseconds that
  * the JavaScript Date read of it lost, so an equal time counts as a change: the statement's
  * LEAST and its WHERE decide, exactly.
  */
-const moves = (stored: Date | null, at: SesEvent | undefined) => at !== undefined && (stored === null || at.time.getTime() <= stored.getTime());
+const moves = (stored: Date | null, at: SesEvent | undefined) => at !== undefined && (stored === null || at.timeMs <= stored.getTime());
 
 const bit = (stored: Date | null, at: SesEvent | undefined, i: number) => (moves(stored, at) ? (stored === null ? 0b1000001 : 1) << i : 0);
 

@@ -93,8 +93,9 @@ describe('events ingest', () => {
     expect(await deliveryRow(t.db, bobQueued)).toMatchObject({ status: 'skipped', error: 'suppressed' });
     // unknown → sent, with the message id SES gave.
     expect(await deliveryRow(t.db, cat!.delivery)).toMatchObject({ status: 'sent', message_id: cat!.m.messageId });
-    // unknown + Reject → failed.
-    expect((await deliveryRow(t.db, gus!.delivery)).status).toBe('failed');
+    // unknown + Reject → failed, with SES's reason (read from the payload, which the ingest
+    // keeps for a Reject even where events_payload does not keep payloads).
+    expect(await deliveryRow(t.db, gus!.delivery)).toMatchObject({ status: 'failed', error: 'SES rejected the message: Bad content' });
     // Complaint through the envelope.
     expect((await subscriberRow(t.db, dan!.subscriber)).status).toBe('complained');
     expect((await deliveryRow(t.db, dan!.delivery)).complained_at).not.toBeNull();
@@ -140,6 +141,22 @@ describe('events ingest', () => {
     const r = await runCli(['events', 'ingest', '-'], { env: { DATABASE_URL: t.url }, input: doc });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Ingested 1 event \(0 duplicates, 0 unmatched, 0 malformed, 0 of unknown type\)/);
+  });
+
+  it('keeps each event\'s details only with events_payload: full', async () => {
+    const { hal } = ids as Required<typeof ids>;
+    const m = { ...hal!.m, messageId: '0100018c-hal-payload' };
+    const payloadOf = async (messageId: string) =>
+      (await sql<{ payload: unknown }>`SELECT payload FROM email_events WHERE message_id = ${messageId} AND event_type = 'Delivery'`.execute(t.db)).rows.map((r) => r.payload);
+    const file = path.join(dir, 'payload.jsonl');
+    writeFileSync(file, jsonl([publish.delivery(m, 5)]));
+    expect((await runCli(['events', 'ingest', file], { env: { DATABASE_URL: t.url } })).code).toBe(0);
+    expect(await payloadOf(m.messageId)).toEqual([null]);
+
+    const full = { ...m, messageId: '0100018c-hal-payload-full' };
+    writeFileSync(file, jsonl([publish.delivery(full, 5)]));
+    expect((await runCli(['events', 'ingest', file], { env: { DATABASE_URL: t.url, MARKETER_EVENTS_PAYLOAD: 'full' } })).code).toBe(0);
+    expect(await payloadOf(full.messageId)).toEqual([expect.objectContaining({ smtpResponse: expect.any(String), recipients: [full.to] })]);
   });
 
   it('a missing file is bad input (exit 2)', async () => {

@@ -30,7 +30,7 @@ describe('event times', () => {
     for (const v of ['2026-12-01T08:00:05.123Z', '2026-12-01T09:00:05+01:00', '2026-12-01t08:00:05.123z', '2026-12-01T08:00:05.1Z', '2026-12-01T08:00:05Z', '2026-12-01T10:00:05.123+0200']) {
       const e = parseSesRecord({ position: 'x', snsMessageId: undefined, record: { eventType: 'Open', mail: { messageId: 'm-1', timestamp: v }, open: { timestamp: v } } }, NOW);
       if (isMalformed(e)) throw new Error(e.reason);
-      expect(e.iso).toBe(e.time.toISOString());
+      expect(e.iso).toBe(new Date(e.timeMs).toISOString());
     }
   });
 });

@@ -62,8 +62,12 @@ export async function ingestAction(file: string, _opts: unknown, cmd: Command): 
     // The share read of the file (a stream from stdin has no size): batches are stored as
     // they are read, so it is how far along the ingest is, give or take a batch.
     let fraction: number | undefined;
-    const batches = readRecordFile(file, process.stdin, undefined, (read, size) => { fraction = size ? Math.min(1, read / size) : undefined; });
-    const result = await ingestBatches(db, batches, { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload: ctx.config.eventsPayload === 'full' }, (t) =>
+    const keepPayload = ctx.config.eventsPayload === 'full';
+    const batches = readRecordFile(file, process.stdin, {
+      keepPayload,
+      onRead: (read, size) => { fraction = size ? Math.min(1, read / size) : undefined; },
+    });
+    const result = await ingestBatches(db, batches, { softBounceLimit: ctx.config.softBounceLimit, topic: ctx.config.listManagement?.topic, keepPayload }, (t) =>
       progress.update({ done: t.ingested, fraction, note: ingestNote(t) }),
     );
     progress.done();
