@@ -13,7 +13,9 @@
  *    email_events; two batches in flight, as marketer), each into a fresh copy of the template.
  *    Printed per run and as medians: events/s, CPU-seconds per 1M events of the process and of
  *    Postgres (all of its processes, from /proc), peak RSS of the process and of the process plus
- *    Postgres (proportional set sizes, so shared buffers count once).
+ *    Postgres (proportional set sizes, so shared buffers count once); and each side's events/s
+ *    as a share of the bare loader's in the same round (on a shared VM the machine's speed
+ *    moves from one round to the next).
  *    With --against DIR, a third side in the same rounds: `events ingest` of another built
  *    checkout (its bin/ and dist/, e.g. a worktree at an older commit), so that a change is
  *    measured against the code before it under the same load.
@@ -284,7 +286,7 @@ async function main(): Promise<void> {
     const envFor = (url: string): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: url, MARKETER_HASH_SECRET: 'bench-hash-secret', NO_COLOR: '1', CI: '1' });
     const perM = (ms: number) => ((ms / 1000) * 1e6) / args.events;
     type Side = 'marketer' | 'baseline' | 'against';
-    const runs: { side: Side; m: Measured; load: number }[] = [];
+    const runs: { side: Side; round: number; m: Measured; load: number }[] = [];
     const sides: Side[] = args.against ? ['marketer', 'baseline', 'against'] : ['marketer', 'baseline'];
     let marketerUrl = '';
     for (let round = 1; round <= args.rounds; round++) {
@@ -299,7 +301,7 @@ async function main(): Promise<void> {
         if (m.code !== 0) throw new Error(`${side} ingest failed: ${m.stderr}`);
         const stored = (JSON.parse(m.stdout) as { ingested: number }).ingested;
         if (stored !== args.events) throw new Error(`${side} stored ${stored} of ${args.events} events`);
-        runs.push({ side, m, load });
+        runs.push({ side, round, m, load });
         console.log(`round ${round}  ${side.padEnd(8)}  ${Math.round(args.events / (m.ms / 1000)).toLocaleString('en-US').padStart(7)} events/s  CPU per 1M events: process ${perM(m.cpuMs).toFixed(1).padStart(5)} s, Postgres ${perM(m.pgCpuMs).toFixed(1).padStart(5)} s  peak RSS ${(m.rssKiB / 1024).toFixed(0)} MB, with Postgres ${(m.treeKiB / 1024).toFixed(0)} MB  (load ${load.toFixed(1)})`);
       }
     }
@@ -310,6 +312,15 @@ async function main(): Promise<void> {
       const cpu = perM(med(side, (m) => m.cpuMs));
       const pgCpu = perM(med(side, (m) => m.pgCpuMs));
       console.log(`${side.padEnd(8)}  median ${Math.round(rate).toLocaleString('en-US')} events/s${side === 'marketer' ? ` (goal ≥ ${GOAL_EVENTS_PER_S.toLocaleString('en-US')}/s on a quiet machine: ${rate >= GOAL_EVENTS_PER_S ? 'met' : 'MISSED'})` : ''}; CPU-s per 1M events: process ${cpu.toFixed(1)}, Postgres ${pgCpu.toFixed(1)}, together ${(cpu + pgCpu).toFixed(1)}; peak RSS ${(med(side, (m) => m.rssKiB) / 1024).toFixed(0)} MB, with Postgres ${(med(side, (m) => m.treeKiB) / 1024).toFixed(0)} MB`);
+    }
+    // The machine's speed moves between rounds (a shared VM): the bare loader of the same round
+    // is the yardstick that moves with it.
+    for (const side of sides.filter((x) => x !== 'baseline')) {
+      const shares = runs.filter((r) => r.side === side).map((r) => {
+        const base = runs.find((x) => x.side === 'baseline' && x.round === r.round)!;
+        return base.m.ms / r.m.ms;
+      });
+      console.log(`${side.padEnd(8)}  events/s as a share of the bare loader's in the same round: ${shares.map((x) => x.toFixed(3)).join(' / ')} (median ${median(shares).toFixed(3)})`);
     }
     const ratio = (med('marketer', (m) => m.cpuMs + m.pgCpuMs)) / (med('baseline', (m) => m.cpuMs + m.pgCpuMs));
     console.log(`marketer / baseline: ${ratio.toFixed(2)}× the CPU (process + Postgres) for the same events`);
