@@ -4,7 +4,7 @@ import { withDbRetry } from '../db/retry.js';
 import { storeIsolatingRefused } from './isolate-poison.js';
 import { applyAddressOutcomes, type AddressOutcome } from '../subscribers/suppress.js';
 import { matchLedger, type Matched } from './match-ledger.js';
-import { isMalformed, parseSesRecord, unsubscribes, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
+import { isMalformed, parseSesRecord, unsubscribes, type BounceType, type Malformed, type RecordInput, type SesEvent } from './parse-ses-event.js';
 import { addRollups, type EventCount, type LinkCount } from './add-rollups.js';
 import { sqlArray } from '../db/sql-array.js';
 import { updateDeliveries } from './update-deliveries.js';
@@ -63,11 +63,12 @@ type Trx = Transaction<Database>;
 // Pacific/Chatham +13:45), so hourly timelines in any viewer's zone come out exact.
 const BUCKET_MS = 15 * 60 * 1000;
 
-const BOUNCE_KINDS: Record<string, string> = { Permanent: 'Bounce:Permanent', Transient: 'Bounce:Transient', Undetermined: 'Bounce:Undetermined' };
+// One string per kind, not one built per bounce.
+const BOUNCE_KINDS: Record<BounceType, string> = { Permanent: 'Bounce:Permanent', Transient: 'Bounce:Transient', Undetermined: 'Bounce:Undetermined' };
 
 /** The rollup kind of an event: its type, bounces split by bounce type. */
 export function rollupKind(e: SesEvent): string {
-  return e.bounce ? (BOUNCE_KINDS[e.bounce.type] ?? `Bounce:${e.bounce.type}`) : e.type;
+  return e.bounce ? BOUNCE_KINDS[e.bounce.type] : e.type;
 }
 
 /**
