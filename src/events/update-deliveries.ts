@@ -6,7 +6,6 @@ import { unsubscribes, type SesEvent } from './parse-ses-event.js';
 import { sqlArray } from '../db/sql-array.js';
 
 const FIRSTS = ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'] as const;
-type First = (typeof FIRSTS)[number];
 
 /**
  * A delivery the batch touches. The earliest event of each kind in the batch (its time, and
