@@ -106,7 +106,7 @@ function digitsAt(v: string, from: number, to: number): number {
  * any other form or an out-of-range field, which the general path below then reads or refuses.
  * The form has one spelling per instant, the one `Date#toISOString` writes.
  */
-export function sesTime(v: string): number | undefined {
+function sesTime(v: string): number | undefined {
   if (v.length !== 24 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58
     || v.charCodeAt(16) !== 58 || v.charCodeAt(19) !== 46 || v.charCodeAt(23) !== 90) return undefined;
   const y = digitsAt(v, 0, 4), mo = digitsAt(v, 5, 7), d = digitsAt(v, 8, 10), h = digitsAt(v, 11, 13);
@@ -123,15 +123,14 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+
 const EARLIEST = Date.UTC(2000, 0, 1);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Whether a time read by sesTime is one parseEventTime accepts: not before 2000, at most a day ahead. */
-export function sesTimeInRange(ms: number, now: number): boolean {
-  return ms >= EARLIEST && ms <= now + DAY_MS;
-}
-
-/** An event time, or the reason it is not one: not ISO 8601, before 2000, or over a day ahead. */
-export function parseEventTime(v: unknown, now: number): Date | string {
+/**
+ * An event time in epoch milliseconds with its text as `Date#toISOString` writes it (how the
+ * ingest sends it to Postgres), or the reason it is not one: not ISO 8601, before 2000, or over a
+ * day ahead. SES's own form is read once, and its text is kept: it is already that text.
+ */
+export function readEventTime(v: unknown, now: number): { timeMs: number; iso: string } | string {
   const fast = typeof v === 'string' ? sesTime(v) : undefined;
-  if (fast !== undefined && sesTimeInRange(fast, now)) return new Date(fast);
+  if (fast !== undefined && fast >= EARLIEST && fast <= now + DAY_MS) return { timeMs: fast, iso: v as string };
   if (typeof v !== 'string' || !ISO_TIME.test(v)) return `timestamp ${JSON.stringify(v)?.slice(0, 40) ?? 'missing'} is not an ISO 8601 time`;
   const d = new Date(v);
   const ms = d.getTime();
@@ -141,5 +140,5 @@ export function parseEventTime(v: unknown, now: number): Date | string {
   if (Number.isNaN(ms) || m < 1 || m > 12 || calendar.getUTCDate() !== day) return `timestamp "${v}" is not a real time`;
   if (ms < EARLIEST) return `timestamp "${v}" is before 2000`;
   if (ms > now + DAY_MS) return `timestamp "${v}" is more than a day in the future`;
-  return d;
+  return { timeMs: ms, iso: d.toISOString() };
 }

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parseEventTime, sesTime, sesTimeInRange, unstorableRecord } from './check-record.js';
+import { readEventTime, unstorableRecord } from './check-record.js';
 
 /**
  * SES event records, typed at the edge. Two record formats reach us:
@@ -152,11 +152,7 @@ export function unwrapRecords(value: unknown, position: string, snsMessageId?: s
 function eventTime(own: unknown, mailTime: unknown, now: number): { timeMs: number; iso: string } | string {
   const raw = own !== undefined ? own : mailTime;
   if (raw === undefined) return 'no timestamp';
-  // SES's own form, read once: its text is already what toISOString would write.
-  const fast = typeof raw === 'string' ? sesTime(raw) : undefined;
-  if (fast !== undefined && sesTimeInRange(fast, now)) return { timeMs: fast, iso: raw as string };
-  const time = parseEventTime(raw, now);
-  return typeof time === 'string' ? time : { timeMs: time.getTime(), iso: time.toISOString() };
+  return readEventTime(raw, now);
 }
 
 /** At most `max` UTF-8 bytes of `s`, cut on a character boundary. */
